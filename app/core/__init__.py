@@ -1,0 +1,1 @@
+"""Qt-free engine of BlastScan: loading, cell finding, classification, case store, report."""
