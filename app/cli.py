@@ -1,0 +1,231 @@
+"""The `blastscan` command: `classify` runs a headless batch; no command opens the desktop app.
+
+Exit codes: 0 when the batch ran (bad files are rows with status 'error'), 1 when the run
+could not start (model, case database), 2 on a usage error or when no input could be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from app import __version__
+
+if TYPE_CHECKING:  # the core is imported only when a command runs: the app must open fast
+    from app.core.store import CaseStore
+
+CSV_HEADER = (
+    "image_path", "cell_index", "x", "y", "width", "height",
+    "blast_probability", "flagged", "status", "message",
+)
+FLAGGED_VALUES = {"flagged": "yes", "uncertain": "uncertain", "normal": "no"}
+"""The CSV's `flagged` column for each call of the model card."""
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+_CLASSIFY_EPILOG = """\
+The CSV has one row per cell (a single-cell crop is one row, cell_index 0) with its box
+in image pixels and its calibrated blast probability; 'flagged' is yes, no or uncertain
+(inside the model card's uncertain band: review it).  A file that cannot be read is one
+row with status 'error' and the reason in 'message'.  Results are kept in the case; running
+the same --case again classifies only what is new (and retries files that failed).
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `blastscan` and `python -m app`; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
+        return _open_gui(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_request:  # --help, --version and usage errors
+        return int(exit_request.code or 0)
+    return args.run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="blastscan",
+        usage="blastscan [PATH ...]\n       blastscan COMMAND ...",
+        description="Flags suspected leukemic blasts in blood-smear images, offline. "
+        "Without a command, opens the desktop app on the given images or folders.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for add_command in COMMANDS.values():
+        add_command(commands)
+    return parser
+
+
+def _add_classify(commands: argparse._SubParsersAction) -> None:
+    classify = commands.add_parser(
+        "classify",
+        prog="blastscan classify",
+        help="classify images or folders into a case and write a CSV",
+        description="Classify images (files or folders, searched recursively) and write one CSV row per cell.",
+        epilog=_CLASSIFY_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    classify.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
+    classify.add_argument("--csv", required=True, type=Path, metavar="OUT.csv", help="where to write the results")
+    classify.add_argument("--case", metavar="NAME", help="case to add to (created if new; default: a new dated case)")
+    classify.add_argument("--threshold", type=_probability, metavar="T", help="decision threshold (default: the model card's)")
+    classify.add_argument("--no-tta", action="store_true", help="skip the 8-way test-time augmentation (faster, less robust)")
+    classify.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads for the model (default: all)")
+    classify.add_argument("--data-dir", type=Path, metavar="D", help="folder of the case database (default: $BLASTSCAN_DATA_DIR or the user data folder)")
+    classify.set_defaults(run=_run_classify)
+
+
+COMMANDS = {"classify": _add_classify}
+"""Sub-commands by name, each a function adding its parser (with `run` as default)."""
+
+
+def _run_classify(args: argparse.Namespace) -> int:
+    from app.core.classifier import Classifier, ClassifierError
+    from app.core.discovery import discover_images
+    from app.core.pipeline import classify_case
+    from app.core.store import CaseStore, StoreError
+
+    out = args.csv.expanduser()
+    if not out.parent.is_dir():
+        return _fail(f"the folder for the CSV does not exist: {out.parent}", EXIT_USAGE)
+    images = discover_images(args.paths)
+    if not images:
+        return _fail("no images found in " + ", ".join(args.paths), EXIT_USAGE)
+    try:
+        classifier = Classifier(tta=False if args.no_tta else None, num_threads=args.threads)
+        store = CaseStore.open(args.data_dir)
+    except (ClassifierError, StoreError) as error:
+        return _fail(str(error), EXIT_FAILED)
+    with store:
+        try:
+            name = args.case or f"Batch {datetime.now():%Y-%m-%d %H:%M:%S}"
+            case = store.find_case(name) or store.create_case(name)
+            summary = classify_case(
+                store, case.id, images, classifier, progress=_ProgressBar(sys.stderr), threshold=args.threshold
+            )
+        except StoreError as error:
+            return _fail(str(error), EXIT_FAILED)
+        except KeyboardInterrupt:
+            return _fail(f"interrupted; finished images are kept in case {name!r}: run it again to go on", 130)
+        rows = _csv_rows(store, case.id, images)
+        totals = store.summary(case.id)
+    _write_csv_atomically(out, rows)
+    print(
+        f"{summary.total} image(s), {summary.skipped} done before, {summary.errors} unreadable. "
+        f"Case {name!r}: {totals.cells} cell(s), {totals.flagged} flagged, {totals.uncertain} uncertain. "
+        f"CSV: {out}",
+        file=sys.stderr,
+    )
+    if not any(row[CSV_HEADER.index("status")] == "ok" for row in rows):
+        return _fail("none of the inputs could be read", EXIT_USAGE)
+    return EXIT_OK
+
+
+def _csv_rows(store: CaseStore, case_id: int, images: Sequence[Path]) -> list[tuple]:
+    """CSV rows for `images` in their order, read back from the case (old results too)."""
+    records = {record.path: record for record in store.list_images(case_id)}
+    cells_by_image: dict[int, list] = {}
+    for cell in store.list_cells(case_id, sort="position"):
+        cells_by_image.setdefault(cell.image_id, []).append(cell)
+    rows = []
+    for path in images:
+        record = records.get(os.fspath(path))
+        if record is None:
+            continue
+        cells = cells_by_image.get(record.id, [])
+        if record.status == "error" or not cells:
+            message = record.message if record.status == "error" else record.message or "no cell found"
+            rows.append((record.path, "", "", "", "", "", "", "", record.status, message))
+        rows.extend(
+            (record.path, cell.index, *cell.box, f"{cell.probability:.4f}", FLAGGED_VALUES[cell.call], "ok", record.message)
+            for cell in cells
+        )
+    return rows
+
+
+def _write_csv_atomically(out: Path, rows: Sequence[tuple]) -> None:
+    """Write the CSV to a temporary file beside `out`, then move it into place."""
+    handle = tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", newline="", dir=out.parent, prefix=f".{out.name}.", suffix=".tmp", delete=False
+    )
+    try:
+        with handle:
+            writer = csv.writer(handle)
+            writer.writerow(CSV_HEADER)
+            writer.writerows(rows)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, out)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+
+
+class _ProgressBar:
+    """A plain-text progress bar: redrawn in place on a terminal, a line per tenth otherwise."""
+
+    WIDTH = 30
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.interactive = stream.isatty()
+        self.last_tenth = -1
+
+    def __call__(self, done: int, total: int, current: Path | None) -> None:
+        filled = self.WIDTH * done // max(total, 1)
+        line = f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{total}"
+        if self.interactive:
+            name = current.name if current else ""
+            self.stream.write(f"\r{line} {name[:40]:<40}" + ("\n" if done == total else ""))
+        elif done * 10 // max(total, 1) != self.last_tenth:
+            self.last_tenth = done * 10 // max(total, 1)
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def _open_gui(paths: Sequence[str]) -> int:
+    try:
+        from app.gui.main import run
+    except ModuleNotFoundError as error:
+        if error.name not in ("app.gui", "app.gui.main"):
+            raise
+        return _fail(
+            "the desktop app is not part of this build; "
+            "use 'blastscan classify PATH... --csv OUT.csv' (see 'blastscan --help')",
+            EXIT_USAGE,
+        )
+    return int(run([Path(path) for path in paths]) or 0)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"blastscan: {message}", file=sys.stderr)
+    return code
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive): {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text}")
+    return value

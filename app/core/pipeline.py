@@ -1,0 +1,190 @@
+"""Classifying a case: discover -> load -> find cells -> model input -> classify -> store.
+
+Reading, decoding, cell finding and input preparation run ahead in a small thread pool while
+the classifier works on the cells already prepared (in batches across images).  Images
+finished in the case before are skipped; a file that fails becomes an error row and the
+batch goes on.  Progress is reported and the cancel check asked between images; nothing
+here knows about Qt.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from app.core.cells import CellFinder, FoundCell, whole_image_as_cell
+from app.core.classifier import Classifier
+from app.core.discovery import discover_images
+from app.core.loading import ImageLoadError, LoadedImage, load_image
+from app.core.store import CaseStore, NewCell
+
+ProgressCallback = Callable[[int, int, Path | None], None]
+"""progress(done, total, current image or None) — `done` counts skipped images too."""
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What one run did: `total` images found, of which `skipped` were done before."""
+
+    total: int
+    skipped: int
+    classified: int
+    errors: int
+    cells: int
+    cancelled: bool
+
+
+@dataclass
+class _Prepared:
+    """One image made ready for the classifier in a pool thread, or its error."""
+
+    path: Path
+    image: LoadedImage | None = None
+    cells: list[FoundCell] = field(default_factory=list)
+    inputs: np.ndarray | None = None
+    crops: list[bytes] = field(default_factory=list)
+    error: str | None = None
+
+
+def classify_case(
+    store: CaseStore,
+    case_id: int,
+    paths: Iterable[str | os.PathLike[str]],
+    classifier: Classifier,
+    cell_finder: CellFinder = whole_image_as_cell,
+    *,
+    progress: ProgressCallback | None = None,
+    is_cancelled: Callable[[], bool] | None = None,
+    threshold: float | None = None,
+    workers: int = 2,
+) -> RunSummary:
+    """Classify the images under `paths` into case `case_id` and store every result.
+
+    `threshold` overrides the one the case was classified with before, which defaults to
+    the model card's; changing it re-decides the cells already stored in the case.
+    """
+    images = discover_images(paths)
+    todo = [path for path in images if not store.image_done(case_id, path)]
+    case = store.get_case(case_id)
+    if threshold is None:
+        threshold = case.threshold if case.threshold is not None else classifier.card.threshold
+    card = classifier.card
+    store.set_case_model(case_id, classifier.version, threshold, lambda p: card.call(p, threshold))
+
+    run = _Run(store, case_id, classifier, threshold, _finder_name(cell_finder), progress, len(images))
+    run.done = len(images) - len(todo)
+    run.report(None)
+    cancelled = False
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="blastscan-read")
+    try:
+        queue: deque[Future[_Prepared]] = deque()
+        pending = iter(todo)
+        ahead = classifier.batch_size + workers
+        for path in pending:
+            queue.append(pool.submit(_prepare, path, cell_finder, classifier))
+            if len(queue) >= ahead:
+                break
+        group: list[_Prepared] = []
+        while queue:
+            if is_cancelled is not None and is_cancelled():
+                cancelled = True
+                break
+            group.append(queue.popleft().result())
+            next_path = next(pending, None)
+            if next_path is not None:
+                queue.append(pool.submit(_prepare, next_path, cell_finder, classifier))
+            if not queue or sum(len(item.cells) for item in group) >= classifier.batch_size:
+                run.store_group(group)
+                group = []
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return RunSummary(
+        total=len(images),
+        skipped=len(images) - len(todo),
+        classified=run.classified,
+        errors=run.errors,
+        cells=run.cells,
+        cancelled=cancelled,
+    )
+
+
+class _Run:
+    """Classifies prepared images in groups, stores them and counts."""
+
+    def __init__(
+        self,
+        store: CaseStore,
+        case_id: int,
+        classifier: Classifier,
+        threshold: float,
+        finder_name: str,
+        progress: ProgressCallback | None,
+        total: int,
+    ) -> None:
+        self.store, self.case_id, self.classifier = store, case_id, classifier
+        self.threshold, self.finder_name = threshold, finder_name
+        self.progress, self.total = progress, total
+        self.done = self.classified = self.errors = self.cells = 0
+
+    def report(self, path: Path | None) -> None:
+        if self.progress is not None:
+            self.progress(self.done, self.total, path)
+
+    def store_group(self, group: list[_Prepared]) -> None:
+        batches = [item.inputs for item in group if item.inputs is not None]
+        predictions = iter(self.classifier.predict(np.concatenate(batches), self.threshold) if batches else [])
+        for item in group:
+            if item.error is not None:
+                self.store.add_image_error(self.case_id, item.path, item.error)
+                self.errors += 1
+            else:
+                found = [(cell, crop, next(predictions)) for cell, crop in zip(item.cells, item.crops)]
+                self.store.add_image_result(
+                    self.case_id,
+                    item.path,
+                    width=item.image.width,
+                    height=item.image.height,
+                    cells=[
+                        NewCell(cell.box, cell.touches_border, crop, p.logit, p.probability, p.call)
+                        for cell, crop, p in found
+                    ],
+                    model_version=self.classifier.version,
+                    message="; ".join(item.image.warnings),
+                    cell_finder=self.finder_name,
+                )
+                self.classified += 1
+                self.cells += len(found)
+            self.done += 1
+            self.report(item.path)
+
+
+def _prepare(path: Path, cell_finder: CellFinder, classifier: Classifier) -> _Prepared:
+    """Load, find cells and build model inputs and canvas PNGs (runs in a pool thread)."""
+    try:
+        image = load_image(path)
+    except ImageLoadError as error:
+        return _Prepared(path, error=error.reason)
+    try:
+        cells = cell_finder(image.rgb)
+    except Exception as error:  # noqa: BLE001 - one odd image must not stop the batch
+        return _Prepared(path, error=f"cell detection failed: {error or type(error).__name__}")
+    inputs = np.stack([classifier.prepare(cell.canvas) for cell in cells]) if cells else None
+    return _Prepared(path, image, cells, inputs, [_png(cell.canvas) for cell in cells])
+
+
+def _png(rgb: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _finder_name(cell_finder: CellFinder) -> str:
+    return getattr(cell_finder, "__name__", type(cell_finder).__name__)
