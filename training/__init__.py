@@ -1,0 +1,1 @@
+"""Training of the blast classifier (TensorFlow); never imported by the app."""

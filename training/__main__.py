@@ -1,0 +1,72 @@
+"""`python -m training`: rebuild the bundled blast classifier from labelled cell images."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m training",
+        description="Train the blast classifier with patient-grouped cross-validation and export "
+                    "the model the app bundles (tflite, keras, model card).")
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "cnmc",
+                        help="folder with class subfolders all|blast and hem|normal")
+    parser.add_argument("--out", type=Path, default=REPO / "models", help="where the model goes")
+    parser.add_argument("--run-dir", type=Path, default=REPO / "training" / "runs" / "default",
+                        help="checkpoints and the feature cache")
+    parser.add_argument("--epochs", type=int, default=30, help="epochs of head training")
+    parser.add_argument("--image-size", type=int, default=224, help="model input size in pixels")
+    parser.add_argument("--crop-size", type=int, default=320,
+                        help="centre of the 450 px cell canvas that is resized to the input")
+    parser.add_argument("--folds", type=int, default=5, help="patient-grouped CV folds")
+    parser.add_argument("--seed", type=int, default=2019)
+    parser.add_argument("--target-recall", type=float, default=0.95,
+                        help="blast recall the decision threshold must reach out-of-fold")
+    parser.add_argument("--weight-decay", type=float, default=1e-3, help="L2 on the head")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the checkpoints in --run-dir instead of starting over")
+    args = parser.parse_args(argv)
+    if args.folds < 2:
+        parser.error("--folds must be at least 2")
+    if not 0 < args.target_recall < 1:
+        parser.error("--target-recall must be between 0 and 1")
+    if not args.data.is_dir():
+        parser.error(f"--data {args.data} is not a folder")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from training.export import build_classifier, export_model, write_card
+    from training.train import TrainingConfig, run
+
+    config = TrainingConfig(
+        data=args.data.resolve(), out=args.out, run_dir=args.run_dir, epochs=args.epochs,
+        input_size=args.image_size, crop_size=args.crop_size, folds=args.folds, seed=args.seed,
+        target_recall=args.target_recall, weight_decay=args.weight_decay)
+    if not args.resume:
+        for checkpoint in args.run_dir.glob("fold*"):
+            shutil.rmtree(checkpoint)
+        shutil.rmtree(args.run_dir / "final", ignore_errors=True)
+    started = time.monotonic()
+
+    def log(message: str) -> None:
+        print(f"[{(time.monotonic() - started) / 60:5.1f} min] {message}", flush=True)
+
+    head, cv = run(config, log)
+    export_model(build_classifier(head, config.input_size), args.out)
+    card = write_card(config, cv, args.out)
+    log(f"wrote {args.out}: AUROC {card['metrics']['auroc']:.3f}, recall "
+        f"{card['metrics']['recall']:.3f}, specificity {card['metrics']['specificity']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

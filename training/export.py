@@ -1,0 +1,194 @@
+"""Export what the app bundles: .keras, .tflite, model_card.json, MODEL_CARD.md and plots."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+import app
+from training import metrics
+from training.data import file_list_hash
+from training.features import FEATURE_LAYERS, build_feature_extractor
+
+keras = tf.keras
+
+TFLITE_NAME = "blast_classifier.tflite"
+KERAS_NAME = "blast_classifier.keras"
+CARD_NAME = "model_card.json"
+
+
+def build_classifier(head: keras.Model, input_size: int) -> keras.Model:
+    """Image (0..255 RGB) to blast logit: frozen backbone features into the trained head."""
+    extractor = build_feature_extractor(input_size)
+    return keras.Model(extractor.input, head(extractor.output), name="blast_classifier")
+
+
+def export_model(classifier: keras.Model, out: Path) -> None:
+    """Write the Keras model and its LiteRT conversion (dynamic batch) into `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out) as scratch:
+        keras_file = Path(scratch) / KERAS_NAME
+        classifier.save(keras_file)
+        os.replace(keras_file, out / KERAS_NAME)
+    size = classifier.input_shape[1]
+    signature = tf.function(lambda image: classifier(image, training=False),
+                            input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32, "image")])
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [signature.get_concrete_function()], classifier)
+    _write_atomically(out / TFLITE_NAME, converter.convert())
+
+
+def write_card(config, cv, out: Path) -> dict:
+    """model_card.json (for the app) and MODEL_CARD.md with ROC and reliability plots."""
+    evaluation = {k: v for k, v in cv.evaluation.items() if k != "probabilities"}
+    patients = {label: sorted({i.patient for i, l in zip(cv.images, cv.labels) if l == flag})
+                for label, flag in (("all", True), ("hem", False))}
+    card = {
+        "name": "BlastScan blast classifier",
+        "version": f"{app.__version__}+{dt.date.today():%Y%m%d}",
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "model": {
+            "architecture": "EfficientNet-Lite0 (ImageNet weights, frozen) + linear head on "
+                            f"pooled features of {', '.join(FEATURE_LAYERS)}",
+            "output": "one logit per image; probability = sigmoid(logit / temperature)",
+            "final_model": "head retrained on all patients with the cross-validated recipe",
+            "files": {"tflite": TFLITE_NAME, "keras": KERAS_NAME},
+        },
+        "training_data": {
+            "source": "C-NMC 2019 (TCIA, doi:10.7937/tcia.2019.dc64i46r), CC BY 3.0",
+            "folder": str(config.data),
+            "images_per_class": {"all": int(cv.labels.sum()), "hem": int((~cv.labels).sum())},
+            "patients_per_class": {k: len(v) for k, v in patients.items()},
+            "file_list_sha256": file_list_hash(cv.images, config.data),
+        },
+        "training": {
+            "epochs": config.epochs, "folds": config.folds, "seed": config.seed,
+            "weight_decay": config.weight_decay,
+            "augmentation": "the 8 flips/rotations of every image as training views",
+            "class_balance": "class weights inversely proportional to class frequency",
+            "split": "stratified group k-fold by patient; numbers below are out-of-fold",
+        },
+        "preprocessing": config.preprocessing.to_dict(),
+        "decision": cv.decision,
+        "metrics": evaluation,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    _write_atomically(out / CARD_NAME, json.dumps(card, indent=2).encode())
+    _plot_roc(cv, out / "roc_curve.png")
+    _plot_reliability(cv, out / "reliability.png")
+    _write_atomically(out / "MODEL_CARD.md", _markdown(card).encode())
+    return card
+
+
+def _plot_roc(cv, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    probabilities = cv.evaluation["probabilities"]
+    fpr, tpr = metrics.roc_curve(cv.labels, probabilities)
+    chosen = metrics.binary_metrics(cv.labels, probabilities, cv.decision["threshold"])
+    figure, axes = plt.subplots(figsize=(4.5, 4.5), dpi=120)
+    axes.plot(fpr, tpr, label=f"out-of-fold, AUROC {cv.evaluation['auroc']:.3f}")
+    axes.plot([0, 1], [0, 1], ":", color="grey")
+    axes.plot(1 - chosen["specificity"], chosen["recall"], "o", color="crimson",
+              label=f"threshold {cv.decision['threshold']:.3f}")
+    axes.set(xlabel="1 - specificity", ylabel="blast recall", title="ROC, patient-level CV")
+    axes.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def _plot_reliability(cv, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(4.5, 4.5), dpi=120)
+    for name, probabilities in (
+        ("before (T=1)", metrics.sigmoid(_decision_logits(cv))),
+        (f"after (T={cv.decision['temperature']:.2f})", cv.evaluation["probabilities"]),
+    ):
+        bins = metrics.reliability(cv.labels, probabilities)
+        axes.plot([b["mean_probability"] for b in bins], [b["blast_fraction"] for b in bins],
+                  "o-", label=name)
+    axes.plot([0, 1], [0, 1], ":", color="grey")
+    axes.set(xlabel="predicted blast probability", ylabel="observed blast fraction",
+             title="Reliability, out-of-fold")
+    axes.legend(loc="upper left")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def _decision_logits(cv) -> np.ndarray:
+    return cv.logits.mean(axis=1) if cv.decision["tta"] else cv.logits[:, 0]
+
+
+def _markdown(card: dict) -> str:
+    m, d, data = card["metrics"], card["decision"], card["training_data"]
+    cm = m["confusion_matrix"]
+    lines = [
+        f"# {card['name']} — model card", "",
+        f"Version {card['version']}, created {card['created']}.", "",
+        "Decision support only: every flagged or uncertain cell needs review by a qualified "
+        "person. Not a diagnosis.", "",
+        "## Model", f"- {card['model']['architecture']}.", f"- {card['model']['output']}.",
+        f"- Final model: {card['model']['final_model']}.", "",
+        "## Training data",
+        f"- {data['source']}.",
+        f"- Images: {data['images_per_class']['all']} blast (ALL), {data['images_per_class']['hem']} "
+        f"normal (hem); patients: {data['patients_per_class']['all']} ALL, "
+        f"{data['patients_per_class']['hem']} healthy.",
+        f"- File list SHA-256: `{data['file_list_sha256']}`.", "",
+        "## How it was evaluated",
+        f"- {card['training']['split']} ({card['training']['folds']} folds, seed "
+        f"{card['training']['seed']}). No patient is on both sides of a split.",
+        f"- Augmentation: {card['training']['augmentation']}; {card['training']['class_balance']}.",
+        "", "## Out-of-fold results (patient-level)", "",
+        "| metric | value |", "|---|---|",
+        f"| AUROC | {m['auroc']:.3f} |",
+        f"| AUROC without / with test-time augmentation | {m['auroc_without_tta']:.3f} / "
+        f"{m['auroc_with_tta']:.3f} |",
+        f"| threshold (target recall {d['target_recall']}) | {d['threshold']:.4f} |",
+        f"| recall (sensitivity) | {m['recall']:.3f} |",
+        f"| specificity | {m['specificity']:.3f} |",
+        f"| accuracy | {m['accuracy']:.3f} |",
+        f"| balanced accuracy | {m['balanced_accuracy']:.3f} |",
+        f"| weighted F1 | {m['weighted_f1']:.3f} |",
+        f"| ECE before / after temperature scaling | {m['ece_before_calibration']:.3f} / "
+        f"{m['ece_after_calibration']:.3f} |",
+        f"| temperature | {d['temperature']:.3f} |",
+        f"| uncertain band | {d['uncertain_band'][0]:.4f} – {d['uncertain_band'][1]:.4f} "
+        f"({m['uncertain_fraction']:.1%} of cells) |",
+        f"| test-time augmentation in the app | {'on' if d['tta'] else 'off'} |",
+        "", "Confusion matrix at the threshold:", "",
+        "| | flagged | not flagged |", "|---|---|---|",
+        f"| blast | {cm['true_blast']['flagged']} | {cm['true_blast']['not_flagged']} |",
+        f"| normal | {cm['true_normal']['flagged']} | {cm['true_normal']['not_flagged']} |",
+        "", "![ROC curve](roc_curve.png) ![Reliability diagram](reliability.png)", "",
+        "## Per patient (out-of-fold)", "",
+        "| patient | class | fold | cells | flagged | flagged % | mean probability |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [f"| {r['patient']} | {r['class']} | {r['fold']} | {r['cells']} | {r['flagged']} | "
+              f"{r['flagged_fraction']:.1%} | {r['mean_probability']:.3f} |" for r in m["per_patient"]]
+    lines += ["", "## Limits",
+              "- One lab, one stain normalisation, one camera: thresholds may not carry to another "
+              "lab (see site recalibration).",
+              "- C-NMC normal cells are lymphoid only; other cell types were never seen in the "
+              "C-NMC labels.", ""]
+    return "\n".join(lines)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)

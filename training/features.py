@@ -1,0 +1,111 @@
+"""Pooled EfficientNet-Lite0 features of every training image, in its 8 flips/rotations.
+
+Extraction is the costly step of training (a forward pass per view), so it runs once per
+data set and preprocessing, in chunks saved to disk: an interrupted run resumes at the
+first missing chunk.  Every later step (folds, heads, calibration, TTA study) works on
+these cached arrays in seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from app.core.loading import ImageLoadError, load_image
+from app.core.preprocess import Preprocessing, model_input, tta_views
+from training.data import LabelledImage
+from training.efficientnet_lite import build_backbone
+
+keras = tf.keras
+
+FEATURE_LAYERS = ("_blocks.14_add", "pool")
+"""Backbone layers whose globally pooled outputs, concatenated, feed the head."""
+CHUNK_SIZE = 256
+VIEWS = 8
+
+
+def build_feature_extractor(input_size: int) -> keras.Model:
+    """Image (0..255) to the concatenated pooled features of FEATURE_LAYERS."""
+    backbone = build_backbone(input_size)
+    pooled = []
+    for name in FEATURE_LAYERS:
+        output = backbone.get_layer(name).output
+        if len(output.shape) == 4:
+            output = keras.layers.GlobalAveragePooling2D(name=f"{name}_pool")(output)
+        pooled.append(output)
+    features = keras.layers.Concatenate(name="features")(pooled)
+    return keras.Model(backbone.input, features, name="features")
+
+
+def extract_features(
+    images: list[LabelledImage],
+    preprocessing: Preprocessing,
+    cache_dir: Path,
+    batch_size: int = 32,
+    log: Callable[[str], None] = print,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Features [N, 8, D] (float32) and a mask of images that could be read.
+
+    Unreadable files are reported through `log` and get a mask of False.
+    """
+    key = _cache_key(images, preprocessing)
+    folder = Path(cache_dir) / f"features-{key}"
+    folder.mkdir(parents=True, exist_ok=True)
+    extractor = None
+    chunks, started = [], time.monotonic()
+    for start in range(0, len(images), CHUNK_SIZE):
+        chunk_file = folder / f"chunk-{start // CHUNK_SIZE:05d}.npz"
+        if not chunk_file.exists():
+            if extractor is None:
+                model = build_feature_extractor(preprocessing.input_size)
+                extractor = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+            features, readable = _extract_chunk(images[start:start + CHUNK_SIZE], preprocessing,
+                                                extractor, batch_size, log)
+            temporary = chunk_file.with_suffix(".tmp.npz")
+            np.savez(temporary, features=features, readable=readable)
+            temporary.replace(chunk_file)
+            done = min(start + CHUNK_SIZE, len(images))
+            rate = (done - start) / max(time.monotonic() - started, 1e-9)
+            started = time.monotonic()
+            log(f"features {done}/{len(images)}  {rate:.1f} img/s  "
+                f"ETA {(len(images) - done) / rate / 60:.1f} min")
+        with np.load(chunk_file) as chunk:
+            chunks.append((chunk["features"], chunk["readable"]))
+    features = np.concatenate([c[0] for c in chunks]).astype(np.float32)
+    readable = np.concatenate([c[1] for c in chunks])
+    return features, readable
+
+
+def training_input(path: Path, preprocessing: Preprocessing) -> np.ndarray:
+    """The model input for one training image: the app's own loader and preprocessing."""
+    return model_input(load_image(path).rgb, preprocessing)
+
+
+def _extract_chunk(images, preprocessing, extractor, batch_size, log):
+    inputs, readable = [], np.ones(len(images), dtype=bool)
+    for index, image in enumerate(images):
+        try:
+            inputs.append(training_input(image.path, preprocessing))
+        except ImageLoadError as error:
+            log(f"skipped {image.path}: {error.reason}")
+            readable[index] = False
+            inputs.append(np.zeros((preprocessing.input_size,) * 2 + (3,), dtype=np.float32))
+    batches = []
+    for start in range(0, len(inputs), batch_size):
+        batch = np.stack(inputs[start:start + batch_size])
+        views = [extractor(view).numpy() for view in tta_views(batch)]
+        batches.append(np.stack(views, axis=1))
+    return np.concatenate(batches).astype(np.float16), readable
+
+
+def _cache_key(images: list[LabelledImage], preprocessing: Preprocessing) -> str:
+    digest = hashlib.sha256(json.dumps(
+        [preprocessing.to_dict(), FEATURE_LAYERS, VIEWS, [str(i.path) for i in images]]
+    ).encode())
+    return digest.hexdigest()[:16]

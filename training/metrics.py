@@ -1,0 +1,115 @@
+"""Evaluation on out-of-fold predictions: ranking, the recall-first threshold, calibration."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(logits, -60, 60)))
+
+
+def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney, ties counted half)."""
+    labels = labels.astype(bool)
+    ranks = _average_ranks(scores)
+    positives, negatives = labels.sum(), (~labels).sum()
+    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """False- and true-positive rates at every distinct threshold, from (0, 0) to (1, 1)."""
+    order = np.argsort(-scores, kind="stable")
+    sorted_labels, sorted_scores = labels[order].astype(bool), scores[order]
+    last_of_tie = np.r_[np.nonzero(np.diff(sorted_scores))[0], len(scores) - 1]
+    true_pos = np.cumsum(sorted_labels)[last_of_tie]
+    false_pos = (last_of_tie + 1) - true_pos
+    return (np.r_[0, false_pos / max(1, (~labels.astype(bool)).sum())],
+            np.r_[0, true_pos / max(1, labels.astype(bool).sum())])
+
+
+def threshold_for_recall(labels: np.ndarray, scores: np.ndarray, recall: float) -> float:
+    """The highest threshold whose recall (score >= threshold) is at least `recall`."""
+    positive_scores = np.sort(scores[labels.astype(bool)])
+    allowed_misses = int(np.floor((1.0 - recall) * len(positive_scores) + 1e-9))
+    return float(positive_scores[allowed_misses])
+
+
+def threshold_for_specificity(labels: np.ndarray, scores: np.ndarray, specificity: float) -> float:
+    """The lowest threshold whose specificity (score < threshold) is at least `specificity`."""
+    negative_scores = np.sort(scores[~labels.astype(bool)])
+    index = int(np.ceil(specificity * len(negative_scores))) - 1
+    return float(np.nextafter(negative_scores[max(index, 0)], np.inf))
+
+
+def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
+    """Recall, specificity, accuracy, balanced accuracy, weighted F1 and confusion matrix."""
+    truth, predicted = labels.astype(bool), scores >= threshold
+    tp, fn = int((truth & predicted).sum()), int((truth & ~predicted).sum())
+    fp, tn = int((~truth & predicted).sum()), int((~truth & ~predicted).sum())
+    recall, specificity = tp / max(1, tp + fn), tn / max(1, tn + fp)
+    f1_blast = 2 * tp / max(1, 2 * tp + fp + fn)
+    f1_normal = 2 * tn / max(1, 2 * tn + fn + fp)
+    weighted_f1 = (f1_blast * (tp + fn) + f1_normal * (tn + fp)) / len(truth)
+    return {
+        "recall": recall,
+        "specificity": specificity,
+        "accuracy": (tp + tn) / len(truth),
+        "balanced_accuracy": (recall + specificity) / 2,
+        "weighted_f1": weighted_f1,
+        "confusion_matrix": {"true_blast": {"flagged": tp, "not_flagged": fn},
+                             "true_normal": {"flagged": fp, "not_flagged": tn}},
+    }
+
+
+def expected_calibration_error(labels: np.ndarray, probabilities: np.ndarray, bins: int = 15) -> float:
+    """ECE with equal-width probability bins."""
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(probabilities, edges[1:-1]), 0, bins - 1)
+    error = 0.0
+    for b in range(bins):
+        members = which == b
+        if members.any():
+            error += members.mean() * abs(probabilities[members].mean() - labels[members].mean())
+    return float(error)
+
+
+def reliability(labels: np.ndarray, probabilities: np.ndarray, bins: int = 10) -> list[dict]:
+    """Per-bin mean predicted probability, observed blast fraction and count."""
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(probabilities, edges[1:-1]), 0, bins - 1)
+    return [
+        {"bin": [float(edges[b]), float(edges[b + 1])], "count": int((which == b).sum()),
+         "mean_probability": float(probabilities[which == b].mean()),
+         "blast_fraction": float(labels[which == b].mean())}
+        for b in range(bins) if (which == b).any()
+    ]
+
+
+def fit_temperature(labels: np.ndarray, logits: np.ndarray) -> float:
+    """Temperature T minimising the log-loss of sigmoid(logit / T) (golden-section search)."""
+    labels = labels.astype(float)
+
+    def loss(log_t: float) -> float:
+        p = np.clip(sigmoid(logits / np.exp(log_t)), 1e-7, 1 - 1e-7)
+        return float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)))
+
+    low, high = np.log(0.05), np.log(20.0)
+    ratio = (np.sqrt(5) - 1) / 2
+    for _ in range(80):
+        a, b = high - ratio * (high - low), low + ratio * (high - low)
+        if loss(a) < loss(b):
+            high = b
+        else:
+            low = a
+    return float(np.exp((low + high) / 2))
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values), dtype=float)
+    sorted_values = values[order]
+    boundaries = np.r_[0, np.nonzero(np.diff(sorted_values))[0] + 1, len(values)]
+    for start, end in zip(boundaries[:-1], boundaries[1:]):
+        ranks[order[start:end]] = (start + end + 1) / 2
+    return ranks

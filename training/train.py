@@ -1,0 +1,156 @@
+"""Training run: features, patient-grouped cross-validation, calibration, final model.
+
+The numbers in the model card are out-of-fold: each image is scored by a head that never
+saw its patient.  The bundled model is the same recipe trained once on all patients.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import StratifiedGroupKFold
+
+from app.core.preprocess import Preprocessing
+from training import metrics
+from training.data import LabelledImage, find_labelled_images
+from training.features import extract_features
+from training.head import head_logits, train_head
+
+RECALL_FOR_UNCERTAIN_LOW = 0.99
+SPECIFICITY_FOR_UNCERTAIN_HIGH = 0.95
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Everything that decides a training run (stored in the model card)."""
+
+    data: Path
+    out: Path
+    run_dir: Path
+    epochs: int = 30
+    input_size: int = 224
+    crop_size: int = 320
+    folds: int = 5
+    seed: int = 2019
+    target_recall: float = 0.95
+    weight_decay: float = 1e-3
+    batch_size: int = 32
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return Preprocessing(input_size=self.input_size, crop_size=self.crop_size)
+
+
+@dataclass
+class CrossValidation:
+    """Out-of-fold logits per view and everything decided from them."""
+
+    images: list[LabelledImage]
+    labels: np.ndarray
+    fold_of: np.ndarray
+    logits: np.ndarray  # [N, 8] out-of-fold logits, view 0 = the image as it is
+    decision: dict = field(default_factory=dict)
+    evaluation: dict = field(default_factory=dict)
+
+
+def grouped_folds(labels: np.ndarray, groups: list[str], folds: int, seed: int) -> np.ndarray:
+    """Fold number per image: stratified by class, and no group (patient) in two folds."""
+    fold_of = np.empty(len(labels), dtype=int)
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(labels)), labels, groups)):
+        fold_of[held_out] = fold
+    return fold_of
+
+
+def run(config: TrainingConfig, log=print):
+    """Train, evaluate and return (final head, cross-validation, readable images, features)."""
+    started = time.monotonic()
+    images = find_labelled_images(config.data)
+    log(f"{len(images)} images, {len({i.patient for i in images})} patients under {config.data}")
+    features, readable = extract_features(images, config.preprocessing, config.run_dir / "cache",
+                                          config.batch_size, log)
+    images = [image for image, ok in zip(images, readable) if ok]
+    features = features[readable]
+    labels = np.array([image.is_blast for image in images])
+    _check_enough_patients(images, config.folds)
+    fold_of = grouped_folds(labels, [image.patient for image in images], config.folds, config.seed)
+    logits = np.zeros(features.shape[:2], dtype=np.float32)
+    for fold in range(config.folds):
+        train = fold_of != fold
+        head = train_head(features[train], labels[train], config.epochs, config.seed + fold,
+                          config.weight_decay, config.run_dir / f"fold{fold}")
+        logits[~train] = head_logits(head, features[~train])
+        fold_auroc = metrics.auroc(labels[~train], logits[~train].mean(axis=1))
+        log(f"fold {fold + 1}/{config.folds}: {int((~train).sum())} held-out images, "
+            f"AUROC {fold_auroc:.3f}  ({(time.monotonic() - started) / 60:.1f} min)")
+    cv = CrossValidation(images, labels, fold_of, logits)
+    decide(cv, config.target_recall)
+    log(f"out-of-fold: AUROC {cv.evaluation['auroc']:.3f}, recall {cv.evaluation['recall']:.3f}, "
+        f"specificity {cv.evaluation['specificity']:.3f} (TTA {cv.decision['tta']})")
+    final = train_head(features, labels, config.epochs, config.seed, config.weight_decay,
+                       config.run_dir / "final")
+    return final, cv
+
+
+def _check_enough_patients(images: list[LabelledImage], folds: int) -> None:
+    for is_blast, name in ((True, "blast"), (False, "normal")):
+        patients = {image.patient for image in images if image.is_blast == is_blast}
+        if len(patients) < folds:
+            raise ValueError(f"{len(patients)} {name} patient(s) (groups) in the data: "
+                             f"{folds}-fold patient-grouped CV needs at least {folds}")
+
+
+def decide(cv: CrossValidation, target_recall: float) -> None:
+    """Pick TTA, temperature, threshold and uncertain band from out-of-fold logits; evaluate."""
+    single, averaged = cv.logits[:, 0], cv.logits.mean(axis=1)
+    auroc_single, auroc_tta = metrics.auroc(cv.labels, single), metrics.auroc(cv.labels, averaged)
+    use_tta = auroc_tta >= auroc_single
+    logits = averaged if use_tta else single
+    temperature = metrics.fit_temperature(cv.labels, logits)
+    probabilities = metrics.sigmoid(logits / temperature)
+    threshold = metrics.threshold_for_recall(cv.labels, probabilities, target_recall)
+    low = min(threshold, metrics.threshold_for_recall(cv.labels, probabilities, RECALL_FOR_UNCERTAIN_LOW))
+    high = max(threshold, metrics.threshold_for_specificity(cv.labels, probabilities,
+                                                            SPECIFICITY_FOR_UNCERTAIN_HIGH))
+    cv.decision = {
+        "threshold": threshold,
+        "target_recall": target_recall,
+        "uncertain_band": [low, high],
+        "uncertain_band_rule": (f"low: recall {RECALL_FOR_UNCERTAIN_LOW} on out-of-fold; high: "
+                                f"specificity {SPECIFICITY_FOR_UNCERTAIN_HIGH}"),
+        "temperature": temperature,
+        "tta": bool(use_tta),
+    }
+    in_band = (probabilities >= low) & (probabilities < high)
+    cv.evaluation = {
+        "auroc": metrics.auroc(cv.labels, probabilities),
+        "auroc_without_tta": auroc_single,
+        "auroc_with_tta": auroc_tta,
+        **metrics.binary_metrics(cv.labels, probabilities, threshold),
+        "ece_before_calibration": metrics.expected_calibration_error(cv.labels, metrics.sigmoid(logits)),
+        "ece_after_calibration": metrics.expected_calibration_error(cv.labels, probabilities),
+        "uncertain_fraction": float(in_band.mean()),
+        "reliability": metrics.reliability(cv.labels, probabilities),
+        "per_patient": _per_patient(cv, probabilities, threshold),
+        "probabilities": probabilities,
+    }
+
+
+def _per_patient(cv: CrossValidation, probabilities: np.ndarray, threshold: float) -> list[dict]:
+    rows = []
+    patients = np.array([image.patient for image in cv.images])
+    for patient in sorted(set(patients), key=lambda p: (p.startswith("H"), len(p), p)):
+        members = patients == patient
+        rows.append({
+            "patient": patient,
+            "class": "ALL" if cv.labels[members][0] else "healthy",
+            "fold": int(cv.fold_of[members][0]),
+            "cells": int(members.sum()),
+            "flagged": int((probabilities[members] >= threshold).sum()),
+            "flagged_fraction": float((probabilities[members] >= threshold).mean()),
+            "mean_probability": float(probabilities[members].mean()),
+        })
+    return rows
