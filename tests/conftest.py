@@ -3,6 +3,7 @@
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -26,3 +27,31 @@ def data_dir(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "blastscan-data"
     monkeypatch.setenv("BLASTSCAN_DATA_DIR", str(folder))
     return folder
+
+
+@pytest.fixture(scope="session")
+def sample_cell(shared_data) -> np.ndarray:
+    """One real C-NMC cell (450x450 RGB) that generated test files are made of."""
+    from PIL import Image
+
+    from bad_inputs import SAMPLE_CELL
+
+    return np.asarray(Image.open(shared_data / SAMPLE_CELL).convert("RGB"))
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory, sample_cell) -> Path:
+    """A folder of awkward inputs (see tests/bad_inputs.py); read-only by convention."""
+    from bad_inputs import make_corpus
+
+    folder = tmp_path_factory.mktemp("corpus")
+    make_corpus(folder, sample_cell)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def classifier():
+    """The bundled model without test-time augmentation (fast), shared by the tests."""
+    from app.core.classifier import Classifier
+
+    return Classifier(MODELS, tta=False, batch_size=8)

@@ -23,6 +23,8 @@ from app.core.resources import models_dir
 
 MODEL_FILE = "blast_classifier.tflite"
 CARD_FILE = "model_card.json"
+TTA_VIEWS = 8
+"""Images per cell with test-time augmentation: `tta_views`, 4 rotations x 2 flips."""
 
 
 class ClassifierError(RuntimeError):
@@ -64,6 +66,11 @@ class Classifier:
     @property
     def version(self) -> str:
         return self.card.version
+
+    @property
+    def cells_per_batch(self) -> int:
+        """How many cells fill one model batch (each cell is 8 images with TTA)."""
+        return max(1, self.batch_size // (TTA_VIEWS if self.tta else 1))
 
     def prepare(self, canvas: np.ndarray) -> np.ndarray:
         """Model input (S x S x 3 float32) of one cell canvas; safe to call from any thread."""

@@ -182,5 +182,5 @@ def _too_large(size: str) -> str:
 def _damaged(error: Exception) -> str:
     detail = str(error) or type(error).__name__
     if "truncated" in detail.lower():
-        return f"the file is truncated (incomplete): {detail}"
-    return f"the file is damaged or cannot be decoded: {detail}"
+        return "the file is truncated: it ends before the image data does"
+    return f"the file is damaged and cannot be decoded ({detail})"

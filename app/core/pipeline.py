@@ -87,7 +87,7 @@ def classify_case(
     try:
         queue: deque[Future[_Prepared]] = deque()
         pending = iter(todo)
-        ahead = classifier.batch_size + workers
+        ahead = classifier.cells_per_batch + workers
         for path in pending:
             queue.append(pool.submit(_prepare, path, cell_finder, classifier))
             if len(queue) >= ahead:
@@ -101,9 +101,10 @@ def classify_case(
             next_path = next(pending, None)
             if next_path is not None:
                 queue.append(pool.submit(_prepare, next_path, cell_finder, classifier))
-            if not queue or sum(len(item.cells) for item in group) >= classifier.batch_size:
+            if sum(len(item.cells) for item in group) >= classifier.cells_per_batch:
                 run.store_group(group)
                 group = []
+        run.store_group(group)  # the rest, or what was read before a cancel
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     return RunSummary(

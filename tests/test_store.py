@@ -1,0 +1,193 @@
+"""The case store on real SQLite: schema, cases, results, review, history, sign-off, threads."""
+
+import sqlite3
+import threading
+
+import pytest
+
+from app.core.store import DB_FILE, MIGRATIONS, CaseStore, NewCell, StoreError
+from app.core.store import data_dir as resolve_data_dir
+
+
+@pytest.fixture
+def store(data_dir):
+    with CaseStore.open() as opened:
+        yield opened
+
+
+def _cell(probability: float, call: str) -> NewCell:
+    return NewCell(box=(1, 2, 30, 40), touches_border=False, crop_png=b"\x89PNG-bytes", logit=0.0,
+                   probability=probability, call=call)
+
+
+def _case_with_cells(store: CaseStore, name: str = "case") -> tuple[int, list[int]]:
+    """A case with one image of four cells (flagged, uncertain, normal, flagged) and one error."""
+    case = store.create_case(name, sample_id="S-1", operator="ana")
+    store.add_image_result(
+        case.id, "/data/a.bmp", width=450, height=450, model_version="m1", cell_finder="whole_image_as_cell",
+        cells=[_cell(0.9, "flagged"), _cell(0.5, "uncertain"), _cell(0.1, "normal"), _cell(0.7, "flagged")],
+    )
+    store.add_image_error(case.id, "/data/b.png", "the file is empty (0 bytes)")
+    return case.id, [cell.id for cell in store.list_cells(case.id, sort="position")]
+
+
+def test_data_folder_comes_from_option_env_or_user_folder(data_dir, tmp_path, monkeypatch):
+    assert resolve_data_dir(tmp_path / "other") == tmp_path / "other"
+    assert resolve_data_dir(None) == data_dir  # the fixture sets BLASTSCAN_DATA_DIR
+    monkeypatch.delenv("BLASTSCAN_DATA_DIR")
+    assert resolve_data_dir(None).name == "BlastScan"
+
+
+def test_database_is_created_wal_with_foreign_keys_and_current_schema(store, data_dir):
+    assert store.path == data_dir / DB_FILE and store.path.is_file()
+    assert store.schema_version() == len(MIGRATIONS)
+    raw = sqlite3.connect(store.path)
+    assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with pytest.raises(sqlite3.IntegrityError):  # our connection enforces foreign keys
+        store._db.execute("INSERT INTO images (case_id, path, status, created_at) VALUES (999, 'x', 'ok', 'now')")
+
+
+def test_reopening_keeps_data_and_a_newer_schema_is_refused(data_dir):
+    with CaseStore.open() as store:
+        store.create_case("kept")
+    with CaseStore.open() as store:
+        assert [case.name for case in store.list_cases()] == ["kept"]
+    with sqlite3.connect(data_dir / DB_FILE) as raw:
+        raw.execute("UPDATE schema_version SET version = ?", (len(MIGRATIONS) + 1,))
+    with pytest.raises(StoreError, match="newer BlastScan"):
+        CaseStore.open()
+
+
+def test_not_a_database_gives_a_clear_error(tmp_path):
+    (tmp_path / DB_FILE).write_text("garbage" * 100)
+    with pytest.raises(StoreError, match="cannot open the case database"):
+        CaseStore.open(tmp_path)
+
+
+def test_cases_create_find_update_and_unique_names(store):
+    first = store.create_case("Patient 1", sample_id="S1", operator="ana", input_kind="crop")
+    store.create_case("Patient 2")
+    assert store.find_case("Patient 1") == first and store.find_case("nobody") is None
+    assert [case.name for case in store.list_cases()] == ["Patient 2", "Patient 1"]
+    with pytest.raises(StoreError, match="exists already"):
+        store.create_case("Patient 2")
+    updated = store.update_case(first.id, operator="ben", input_kind="field")
+    assert (updated.operator, updated.input_kind, updated.sample_id) == ("ben", "field", "S1")
+    with pytest.raises(StoreError, match="exists already"):
+        store.update_case(first.id, name="Patient 2")
+    with pytest.raises(StoreError, match="cannot change"):
+        store.update_case(first.id, signed_off_by="me")
+    with pytest.raises(StoreError, match="input kind"):
+        store.update_case(first.id, input_kind="smear")
+
+
+def test_image_results_done_flags_and_errors_retried(store):
+    case_id, cells = _case_with_cells(store)
+    assert store.image_done(case_id, "/data/a.bmp")
+    assert not store.image_done(case_id, "/data/b.png")  # errors are retried on a re-run
+    assert [image.path for image in store.list_errors(case_id)] == ["/data/b.png"]
+    with pytest.raises(StoreError, match="already classified"):
+        store.add_image_result(case_id, "/data/a.bmp", width=1, height=1, cells=[], model_version="m1")
+    store.add_image_result(case_id, "/data/b.png", width=9, height=9, cells=[], model_version="m1")
+    assert store.list_errors(case_id) == [] and len(store.list_images(case_id)) == 2
+    assert store.cell_crop(cells[0]) == b"\x89PNG-bytes"
+
+
+def test_a_failing_image_write_leaves_nothing_behind(store):
+    case = store.create_case("atomic")
+    with pytest.raises(StoreError, match="unknown call"):
+        store.add_image_result(case.id, "/x.png", width=1, height=1, model_version="m",
+                               cells=[_cell(0.9, "flagged"), _cell(0.9, "maybe")])
+    assert store.list_images(case.id) == [] and store.list_cells(case.id) == []
+
+
+def test_cell_filters_and_sorting(store):
+    case_id, cells = _case_with_cells(store)
+    by_probability = store.list_cells(case_id)
+    assert [cell.probability for cell in by_probability] == [0.9, 0.7, 0.5, 0.1]
+    assert [cell.index for cell in store.list_cells(case_id, sort="position")] == [0, 1, 2, 3]
+    assert {cell.probability for cell in store.list_cells(case_id, "flagged")} == {0.9, 0.7}
+    assert [cell.probability for cell in store.list_cells(case_id, "to_review")] == [0.9, 0.7, 0.5]
+    store.set_decision(cells[0], "blast", "ana")
+    assert [cell.id for cell in store.list_cells(case_id, "reviewed")] == [cells[0]]
+    assert [cell.probability for cell in store.list_cells(case_id, "unreviewed")] == [0.7, 0.5]
+    with pytest.raises(StoreError, match="unknown filter"):
+        store.list_cells(case_id, "errors")
+
+
+def test_decisions_return_previous_for_undo_and_keep_history(store):
+    case_id, cells = _case_with_cells(store)
+    assert store.set_decision(cells[0], "blast", "ana") is None
+    assert store.set_decision(cells[0], "normal", "ben") == "blast"
+    assert store.set_decision(cells[0], "normal", "ben") == "normal"  # no change, no history row
+    assert store.set_decision(cells[0], "blast", "ben") == "normal"  # an undo writes back
+    assert store.set_decision(cells[0], None, "ben") == "blast"  # undo of the first decision
+    history = store.decision_history(case_id)
+    assert [(change.old, change.new, change.reviewer) for change in history] == [
+        (None, "blast", "ana"), ("blast", "normal", "ben"), ("normal", "blast", "ben"), ("blast", None, "ben"),
+    ]
+    assert store.get_cell(cells[0]).decision is None
+    store.set_decision(cells[1], "unsure", "ana")
+    assert [change.cell_id for change in store.decision_history(case_id, cells[1])] == [cells[1]]
+    with pytest.raises(StoreError, match="unknown decision"):
+        store.set_decision(cells[1], "maybe", "ana")
+    with pytest.raises(StoreError, match="reviewer"):
+        store.set_decision(cells[1], "blast", "  ")
+
+
+def test_summary_counts(store):
+    case_id, cells = _case_with_cells(store)
+    store.set_decision(cells[0], "blast", "ana")
+    store.set_decision(cells[2], "blast", "ana")  # a normal call overruled
+    summary = store.summary(case_id)
+    assert (summary.images, summary.errors, summary.cells) == (2, 1, 4)
+    assert (summary.flagged, summary.uncertain, summary.normal) == (2, 1, 1)
+    assert (summary.reviewed, summary.to_review, summary.confirmed_blasts) == (1, 3, 2)
+
+
+def test_sign_off_needs_every_flagged_and_uncertain_cell_reviewed_then_freezes(store):
+    case_id, cells = _case_with_cells(store)
+    store.set_decision(cells[0], "blast", "ana")
+    with pytest.raises(StoreError, match="2 flagged or uncertain"):
+        store.sign_off(case_id, "dr who")
+    store.set_decision(cells[1], "unsure", "ana")
+    store.set_decision(cells[3], "normal", "ana")
+    signed = store.sign_off(case_id, "dr who")
+    assert signed.signed_off and signed.signed_off_by == "dr who"
+    for change in (
+        lambda: store.set_decision(cells[0], "normal", "ana"),
+        lambda: store.update_case(case_id, operator="x"),
+        lambda: store.add_image_error(case_id, "/data/c.png", "late"),
+        lambda: store.sign_off(case_id, "again"),
+    ):
+        with pytest.raises(StoreError, match="signed off"):
+            change()
+
+
+def test_changing_the_threshold_re_decides_stored_cells(store):
+    case_id, _ = _case_with_cells(store)
+    store.set_case_model(case_id, "m1", 0.6, lambda p: "flagged" if p >= 0.6 else "normal")
+    store.set_case_model(case_id, "m1", 0.3, lambda p: "flagged" if p >= 0.3 else "normal")
+    assert store.get_case(case_id).threshold == 0.3
+    assert sorted(cell.call for cell in store.list_cells(case_id)) == ["flagged", "flagged", "flagged", "normal"]
+
+
+def test_writes_from_many_threads(store):
+    case = store.create_case("threads")
+    failures = []
+
+    def work(worker: int) -> None:
+        try:
+            for index in range(10):
+                store.add_image_result(case.id, f"/w{worker}/{index}.png", width=1, height=1,
+                                       model_version="m", cells=[_cell(0.5, "uncertain")])
+        except Exception as error:  # noqa: BLE001 - collected and asserted below
+            failures.append(error)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert store.summary(case.id).cells == 40
