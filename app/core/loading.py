@@ -116,12 +116,9 @@ def _decode(path: Path, image: Image.Image) -> LoadedImage:
         notes.append(f"the file holds {pages} pages or frames; only the first was read")
     image.load()
     high_bit = _high_bit_pixels(path, image)
-    if high_bit is not None:
-        rgb, note = _scale_to_8_bit(high_bit)
+    rgb, note = _scale_to_8_bit(high_bit) if high_bit is not None else _to_rgb(image)
+    if note:
         notes.append(note)
-    else:
-        rgb, note = _to_rgb(image)
-        notes.extend([note] if note else [])
     orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
     if orientation in _ORIENTATIONS:
         rgb = np.asarray(Image.fromarray(rgb).transpose(_ORIENTATIONS[orientation]))

@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from app.core.cells import CellFinder, FoundCell, whole_image_as_cell
+from app.core.cells import CellFinder, whole_image_as_cell
 from app.core.classifier import Classifier
 from app.core.discovery import discover_images
-from app.core.loading import ImageLoadError, LoadedImage, load_image
+from app.core.loading import ImageLoadError, load_image
 from app.core.store import CaseStore, NewCell
 
 ProgressCallback = Callable[[int, int, Path | None], None]
@@ -44,14 +44,20 @@ class RunSummary:
 
 @dataclass
 class _Prepared:
-    """One image made ready for the classifier in a pool thread, or its error."""
+    """One image made ready for the classifier in a pool thread, or its error.
+
+    Only what is needed later is kept (not the decoded image), so that images read ahead
+    cost little memory.
+    """
 
     path: Path
-    image: LoadedImage | None = None
-    cells: list[FoundCell] = field(default_factory=list)
-    inputs: np.ndarray | None = None
-    crops: list[bytes] = field(default_factory=list)
     error: str | None = None
+    width: int = 0
+    height: int = 0
+    warnings: tuple[str, ...] = ()
+    cells: list[tuple[tuple[int, int, int, int], bool, bytes]] = field(default_factory=list)
+    """Box, touches_border and canvas PNG of each cell found."""
+    inputs: np.ndarray | None = None
 
 
 def classify_case(
@@ -101,7 +107,7 @@ def classify_case(
             next_path = next(pending, None)
             if next_path is not None:
                 queue.append(pool.submit(_prepare, next_path, cell_finder, classifier))
-            if sum(len(item.cells) for item in group) >= classifier.cells_per_batch:
+            if max(len(group), sum(len(item.cells) for item in group)) >= classifier.cells_per_batch:
                 run.store_group(group)
                 group = []
         run.store_group(group)  # the rest, or what was read before a cancel
@@ -147,22 +153,22 @@ class _Run:
                 self.store.add_image_error(self.case_id, item.path, item.error)
                 self.errors += 1
             else:
-                found = [(cell, crop, next(predictions)) for cell, crop in zip(item.cells, item.crops)]
+                cells = [
+                    NewCell(box, touches_border, crop_png, p.logit, p.probability, p.call)
+                    for (box, touches_border, crop_png), p in zip(item.cells, predictions)
+                ]
                 self.store.add_image_result(
                     self.case_id,
                     item.path,
-                    width=item.image.width,
-                    height=item.image.height,
-                    cells=[
-                        NewCell(cell.box, cell.touches_border, crop, p.logit, p.probability, p.call)
-                        for cell, crop, p in found
-                    ],
+                    width=item.width,
+                    height=item.height,
+                    cells=cells,
                     model_version=self.classifier.version,
-                    message="; ".join(item.image.warnings),
+                    message="; ".join(item.warnings),
                     cell_finder=self.finder_name,
                 )
                 self.classified += 1
-                self.cells += len(found)
+                self.cells += len(cells)
             self.done += 1
             self.report(item.path)
 
@@ -177,8 +183,14 @@ def _prepare(path: Path, cell_finder: CellFinder, classifier: Classifier) -> _Pr
         cells = cell_finder(image.rgb)
     except Exception as error:  # noqa: BLE001 - one odd image must not stop the batch
         return _Prepared(path, error=f"cell detection failed: {error or type(error).__name__}")
-    inputs = np.stack([classifier.prepare(cell.canvas) for cell in cells]) if cells else None
-    return _Prepared(path, image, cells, inputs, [_png(cell.canvas) for cell in cells])
+    return _Prepared(
+        path,
+        width=image.width,
+        height=image.height,
+        warnings=image.warnings,
+        cells=[(cell.box, cell.touches_border, _png(cell.canvas)) for cell in cells],
+        inputs=np.stack([classifier.prepare(cell.canvas) for cell in cells]) if cells else None,
+    )
 
 
 def _png(rgb: np.ndarray) -> bytes:
