@@ -1,0 +1,120 @@
+"""Training: patient ids and folds, metrics, the Keras port, and a tiny real training run."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from app.core.classifier import Classifier  # noqa: E402
+from app.core.loading import load_image  # noqa: E402
+from app.core.segmentation import find_cells  # noqa: E402
+from training import metrics  # noqa: E402
+from training.__main__ import main as train_main  # noqa: E402
+from training.data import find_labelled_images, patient_id  # noqa: E402
+from training.train import grouped_folds  # noqa: E402
+
+
+def test_patient_ids_follow_cnmc_names():
+    assert patient_id(Path("all/UID_11_10_1_all.webp")) == "11"
+    assert patient_id(Path("hem/UID_H10_43_1_hem.bmp")) == "H10"
+    assert patient_id(Path("hem/uid_h7_2_3_hem.png")) == "H7"
+    assert patient_id(Path("blast/cell 17.png")) == "file:blast/cell 17.png"
+
+
+def test_folds_never_share_a_patient(shared_data):
+    images = find_labelled_images(shared_data / "cnmc")
+    labels = np.array([image.is_blast for image in images])
+    patients = np.array([image.patient for image in images])
+    fold_of = grouped_folds(labels, list(patients), folds=5, seed=2019)
+    for patient in set(patients):
+        assert len(set(fold_of[patients == patient])) == 1, patient
+    for fold in range(5):
+        held_out = labels[fold_of == fold]
+        assert held_out.any() and not held_out.all(), "every fold holds both classes"
+
+
+def test_training_and_app_see_identical_inputs(shared_data):
+    """The app's path (load, find cells, prepare) gives exactly the training input."""
+    from training.features import training_input
+
+    classifier = Classifier()
+    for path in sorted((shared_data / "cnmc" / "all").iterdir())[:2] + sorted(
+            (shared_data / "cnmc" / "hem").iterdir())[:2]:
+        cells = find_cells(load_image(path).rgb)
+        assert len(cells) == 1
+        app_input = classifier.prepare(cells[0].canvas)
+        np.testing.assert_array_equal(app_input, training_input(path, classifier.card.preprocessing))
+
+
+def test_keras_port_reproduces_pytorch_imagenet_features():
+    from training.convert_efficientnet import reference_image
+    from training.efficientnet_lite import build_backbone, reference_features
+
+    features = build_backbone(224)(reference_image(), training=False).numpy()
+    np.testing.assert_allclose(features, reference_features(), atol=1e-4)
+
+
+def test_auroc_and_thresholds_match_definitions():
+    rng = np.random.default_rng(0)
+    labels = rng.random(500) < 0.4
+    scores = rng.normal(labels * 1.5, 1.0)
+    pairs = scores[labels][:, None] - scores[~labels][None, :]
+    assert metrics.auroc(labels, scores) == pytest.approx((pairs > 0).mean() + 0.5 * (pairs == 0).mean())
+    threshold = metrics.threshold_for_recall(labels, scores, 0.95)
+    assert (scores[labels] >= threshold).mean() >= 0.95
+    assert (scores[labels] >= np.nextafter(threshold, np.inf)).mean() < 0.95
+    high = metrics.threshold_for_specificity(labels, scores, 0.9)
+    assert (scores[~labels] < high).mean() >= 0.9
+
+
+def test_temperature_scaling_recovers_a_known_temperature():
+    rng = np.random.default_rng(1)
+    true_logits = rng.normal(0, 2.0, 20000)
+    labels = rng.random(20000) < metrics.sigmoid(true_logits)
+    fitted = metrics.fit_temperature(labels, true_logits * 3.0)
+    assert fitted == pytest.approx(3.0, rel=0.08)
+    overconfident = metrics.sigmoid(true_logits * 3.0)
+    assert metrics.expected_calibration_error(labels, metrics.sigmoid(true_logits * 3.0 / fitted)) < \
+        metrics.expected_calibration_error(labels, overconfident)
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory, shared_data) -> Path:
+    """4 images from each of 3 ALL and 3 healthy patients, one of them unreadable."""
+    root = tmp_path_factory.mktemp("tiny")
+    for label, patients in (("all", ("3", "4", "5")), ("hem", ("H6", "H7", "H11"))):
+        (root / label).mkdir()
+        for patient in patients:
+            for source in sorted((shared_data / "cnmc" / label).glob(f"UID_{patient}_*"))[:4]:
+                shutil.copy(source, root / label / source.name)
+    (root / "hem" / "UID_H6_99_9_hem.bmp").write_bytes(b"BM not really a bitmap")
+    return root
+
+
+@pytest.mark.slow
+def test_one_epoch_on_real_images_exports_a_model_the_app_runs(tiny_dataset, tmp_path, capsys):
+    out = tmp_path / "models"
+    assert train_main(["--data", str(tiny_dataset), "--out", str(out), "--run-dir", str(tmp_path / "run"),
+                       "--epochs", "1", "--folds", "2", "--image-size", "64"]) == 0
+    printed = capsys.readouterr().out
+    assert "skipped" in printed and "UID_H6_99_9_hem.bmp" in printed
+    for name in ("blast_classifier.tflite", "blast_classifier.keras", "model_card.json",
+                 "MODEL_CARD.md", "roc_curve.png", "reliability.png"):
+        assert (out / name).stat().st_size > 0, name
+
+    classifier = Classifier(out, tta=False, batch_size=4)
+    assert classifier.card.preprocessing.input_size == 64
+    assert classifier.card.raw["training_data"]["images_per_class"] == {"all": 12, "hem": 12}
+    paths = sorted(tiny_dataset.glob("*/*.webp"))
+    inputs = np.stack([classifier.prepare(load_image(p).rgb) for p in paths])
+    keras_logits = tf.keras.models.load_model(out / "blast_classifier.keras")(inputs, training=False)
+    keras_probabilities = metrics.sigmoid(keras_logits.numpy()[:, 0] / classifier.card.temperature)
+    app_probabilities = [prediction.probability for prediction in classifier.predict(inputs)]
+    np.testing.assert_allclose(app_probabilities, keras_probabilities, atol=1e-4)
+    # LiteRT's fused float32 kernels differ from TensorFlow's in the last digits of the logit.
+    np.testing.assert_allclose(classifier.logits(inputs), keras_logits.numpy()[:, 0], atol=5e-4)
