@@ -74,13 +74,15 @@ def _add_classify(commands: argparse._SubParsersAction) -> None:
         epilog=_CLASSIFY_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    classify.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
-    classify.add_argument("--csv", required=True, type=Path, metavar="OUT.csv", help="where to write the results")
-    classify.add_argument("--case", metavar="NAME", help="case to add to (created if new; default: a new dated case)")
-    classify.add_argument("--threshold", type=_probability, metavar="T", help="decision threshold (default: the model card's)")
-    classify.add_argument("--no-tta", action="store_true", help="skip the 8-way test-time augmentation (faster, less robust)")
-    classify.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads for the model (default: all)")
-    classify.add_argument("--data-dir", type=Path, metavar="D", help="folder of the case database (default: $BLASTSCAN_DATA_DIR or the user data folder)")
+    add = classify.add_argument
+    add("paths", nargs="+", metavar="PATH", help="image files or folders")
+    add("--csv", required=True, type=Path, metavar="OUT.csv", help="where to write the results")
+    add("--case", metavar="NAME", help="case to add to (created if new; default: a new dated case)")
+    add("--threshold", type=_probability, metavar="T", help="decision threshold (default: the model card's)")
+    add("--no-tta", action="store_true", help="skip the 8-way test-time augmentation (faster, less robust)")
+    add("--threads", type=_positive_int, metavar="N", help="CPU threads for the model (default: all)")
+    add("--data-dir", type=Path, metavar="D",
+        help="folder of the case database (default: $BLASTSCAN_DATA_DIR or the user data folder)")
     classify.set_defaults(run=_run_classify)
 
 
@@ -146,7 +148,8 @@ def _csv_rows(store: CaseStore, case_id: int, images: Sequence[Path]) -> list[tu
             message = record.message if record.status == "error" else record.message or "no cell found"
             rows.append((record.path, "", "", "", "", "", "", "", record.status, message))
         rows.extend(
-            (record.path, cell.index, *cell.box, f"{cell.probability:.4f}", FLAGGED_VALUES[cell.call], "ok", record.message)
+            (record.path, cell.index, *cell.box, f"{cell.probability:.4f}", FLAGGED_VALUES[cell.call], "ok",
+             record.message)
             for cell in cells
         )
     return rows
@@ -154,19 +157,18 @@ def _csv_rows(store: CaseStore, case_id: int, images: Sequence[Path]) -> list[tu
 
 def _write_csv_atomically(out: Path, rows: Sequence[tuple]) -> None:
     """Write the CSV to a temporary file beside `out`, then move it into place."""
-    handle = tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", newline="", dir=out.parent, prefix=f".{out.name}.", suffix=".tmp", delete=False
-    )
+    descriptor, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
     try:
-        with handle:
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(CSV_HEADER)
             writer.writerows(rows)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(handle.name, out)
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; a results file is meant to be shared
+        os.replace(temporary, out)
     except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
+        Path(temporary).unlink(missing_ok=True)
         raise
 
 

@@ -52,7 +52,7 @@ def make_corpus(folder: Path, cell: np.ndarray) -> None:
     (folder / "truncated.bmp").write_bytes(bmp[: len(bmp) // 2])
     (folder / "zero bytes.jpg").write_bytes(b"")
     (folder / "notes.png").write_text("this is not a picture\n", encoding="utf-8")
-    (folder / "claims 30000x30000.png").write_bytes(_png_header_only(30000, 30000))
+    (folder / "claims 30000x30000.png").write_bytes(png_header_only(30000, 30000))
     jpeg = _encode(image, "JPEG")
     (folder / "damaged.jpg").write_bytes(jpeg[:300] + bytes(range(256)) * 20)
     image.save(folder / "really a gif.png", format="GIF")
@@ -83,7 +83,7 @@ def _encode(image: Image.Image, file_format: str) -> bytes:
     return buffer.getvalue()
 
 
-def _png_header_only(width: int, height: int) -> bytes:
+def png_header_only(width: int, height: int) -> bytes:
     """A tiny PNG whose header claims `width` x `height` RGB pixels."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:

@@ -47,7 +47,8 @@ def test_classify_writes_one_row_per_cell_and_error_rows(corpus, tmp_path, data_
 def test_rerun_of_a_case_reuses_results_and_replaces_the_csv_atomically(corpus, tmp_path, data_dir, capsys):
     (tmp_path / "out").mkdir()
     out = tmp_path / "out" / "results.csv"
-    args = ["classify", str(corpus / "grey.png"), str(corpus / "cmyk.jpg"), "--csv", str(out), "--case", "again", "--no-tta"]
+    images = [str(corpus / "grey.png"), str(corpus / "cmyk.jpg")]
+    args = ["classify", *images, "--csv", str(out), "--case", "again", "--no-tta"]
     assert main(args) == 0
     first = out.read_bytes()
     assert main(args) == 0

@@ -111,7 +111,7 @@ def test_cell_filters_and_sorting(store):
     store.set_decision(cells[0], "blast", "ana")
     assert [cell.id for cell in store.list_cells(case_id, "reviewed")] == [cells[0]]
     assert [cell.probability for cell in store.list_cells(case_id, "unreviewed")] == [0.7, 0.5]
-    with pytest.raises(StoreError, match="unknown filter"):
+    with pytest.raises(StoreError, match="unknown group"):
         store.list_cells(case_id, "errors")
 
 

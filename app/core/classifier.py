@@ -94,7 +94,7 @@ class Classifier:
         probabilities = 0.5 * (1.0 + np.tanh(logits / self.card.temperature / 2.0))  # stable sigmoid
         return [
             Prediction(float(logit), float(probability), self.card.call(float(probability), threshold))
-            for logit, probability in zip(logits, probabilities)
+            for logit, probability in zip(logits, probabilities, strict=True)
         ]
 
     def logits(self, inputs: np.ndarray) -> np.ndarray:

@@ -45,11 +45,7 @@ def discover_images(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     seen_dirs: set[Path] = set()
     for given in paths:
         path = Path(os.path.abspath(given))
-        if path.is_dir():
-            candidates = _walk(path, seen_dirs)
-        else:
-            candidates = iter([path])
-        for candidate in candidates:
+        for candidate in _walk(path, seen_dirs) if path.is_dir() else [path]:
             key = _real(candidate)
             if key not in seen_files:
                 seen_files.add(key)

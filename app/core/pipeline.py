@@ -147,15 +147,17 @@ class _Run:
 
     def store_group(self, group: list[_Prepared]) -> None:
         batches = [item.inputs for item in group if item.inputs is not None]
-        predictions = iter(self.classifier.predict(np.concatenate(batches), self.threshold) if batches else [])
+        predictions = self.classifier.predict(np.concatenate(batches), self.threshold) if batches else []
+        first = 0
         for item in group:
             if item.error is not None:
                 self.store.add_image_error(self.case_id, item.path, item.error)
                 self.errors += 1
             else:
+                mine, first = predictions[first:first + len(item.cells)], first + len(item.cells)
                 cells = [
                     NewCell(box, touches_border, crop_png, p.logit, p.probability, p.call)
-                    for (box, touches_border, crop_png), p in zip(item.cells, predictions)
+                    for (box, touches_border, crop_png), p in zip(item.cells, mine, strict=True)
                 ]
                 self.store.add_image_result(
                     self.case_id,

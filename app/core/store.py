@@ -33,7 +33,7 @@ DATA_DIR_ENV = "BLASTSCAN_DATA_DIR"
 CALLS = ("flagged", "uncertain", "normal")
 DECISIONS = ("blast", "normal", "unsure")
 INPUT_KINDS = ("crop", "field")
-CELL_FILTERS = ("all", "flagged", "uncertain", "normal", "to_review", "unreviewed", "reviewed")
+CELL_GROUPS = ("all", "flagged", "uncertain", "normal", "to_review", "unreviewed", "reviewed")
 """`to_review`: flagged or uncertain; `unreviewed`: of those, without a decision yet."""
 CELL_SORTS = ("probability", "position")
 """`probability`: most suspicious first; `position`: image order, then cell index."""
@@ -212,7 +212,7 @@ _CELL_QUERY = """
     JOIN predictions p ON p.id = (SELECT MAX(id) FROM predictions WHERE cell_id = c.id)
     LEFT JOIN decisions d ON d.cell_id = c.id
 """
-_FILTERS = {
+_GROUPS = {
     "all": "1",
     "flagged": "p.call = 'flagged'",
     "uncertain": "p.call = 'uncertain'",
@@ -244,7 +244,7 @@ class CaseStore:
             raise StoreError(f"cannot open the case database {self.path}: {error}") from error
 
     @classmethod
-    def open(cls, folder: str | os.PathLike[str] | None = None) -> "CaseStore":
+    def open(cls, folder: str | os.PathLike[str] | None = None) -> CaseStore:
         """The store in `folder`, or in the data folder `data_dir()` picks."""
         return cls(data_dir(folder) / DB_FILE)
 
@@ -252,7 +252,7 @@ class CaseStore:
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> "CaseStore":
+    def __enter__(self) -> CaseStore:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -346,7 +346,7 @@ class CaseStore:
         with self._write() as db:
             self._check_open(db, case_id)
             waiting = db.execute(
-                f"SELECT COUNT(*) FROM ({_CELL_QUERY} WHERE i.case_id = ? AND {_FILTERS['unreviewed']})",
+                f"SELECT COUNT(*) FROM ({_CELL_QUERY} WHERE i.case_id = ? AND {_GROUPS['unreviewed']})",
                 (case_id,),
             ).fetchone()[0]
             if waiting:
@@ -414,12 +414,15 @@ class CaseStore:
     def list_errors(self, case_id: int) -> list[ImageRecord]:
         return [image for image in self.list_images(case_id) if image.status == "error"]
 
-    def list_cells(self, case_id: int, filter: str = "all", sort: str = "probability") -> list[CellRecord]:
-        """The case's cells with their latest prediction and current decision."""
-        _check_choice(filter, CELL_FILTERS, "filter")
+    def list_cells(self, case_id: int, group: str = "all", sort: str = "probability") -> list[CellRecord]:
+        """The case's cells of one of CELL_GROUPS, with latest prediction and current decision.
+
+        Unreadable images have no cells: they are listed by `list_errors`.
+        """
+        _check_choice(group, CELL_GROUPS, "group")
         _check_choice(sort, CELL_SORTS, "sort")
         rows = self._all(
-            f"{_CELL_QUERY} WHERE i.case_id = ? AND {_FILTERS[filter]} ORDER BY {_SORTS[sort]}", (case_id,)
+            f"{_CELL_QUERY} WHERE i.case_id = ? AND {_GROUPS[group]} ORDER BY {_SORTS[sort]}", (case_id,)
         )
         return [_cell(row) for row in rows]
 
