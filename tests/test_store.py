@@ -191,3 +191,40 @@ def test_writes_from_many_threads(store):
         thread.join()
     assert failures == []
     assert store.summary(case.id).cells == 40
+
+
+def test_case_sources_are_kept_and_find_the_case_again(store):
+    first = store.create_case("smear")
+    store.add_sources(first.id, ["/data/smear", "/data/extra.bmp"])
+    store.add_sources(first.id, ["/data/smear"])  # again: no duplicate
+    second = store.create_case("smear (2)")
+    store.add_sources(second.id, ["/data/smear"])
+    assert store.list_sources(first.id) == ["/data/smear", "/data/extra.bmp"]
+    assert store.find_case_by_sources(["/data/extra.bmp", "/data/smear"]) == store.get_case(first.id)
+    assert store.find_case_by_sources(["/data/smear"]) == store.get_case(second.id)
+    assert store.find_case_by_sources(["/data/other"]) is None
+    store.add_image_result(second.id, "/data/smear/a.bmp", width=1, height=1, cells=[], model_version="m1")
+    store.sign_off(second.id, "ana")
+    with pytest.raises(StoreError, match="signed off"):
+        store.add_sources(second.id, ["/data/more"])
+
+
+def test_cells_of_one_image(store):
+    case_id, cells = _case_with_cells(store)
+    other = store.add_image_result(case_id, "/data/c.bmp", width=9, height=9, model_version="m1",
+                                   cells=[_cell(0.95, "flagged")])
+    assert [cell.image_id for cell in store.list_cells(case_id, image_id=other.id)] == [other.id]
+    first_image = store.list_cells(case_id, sort="position", image_id=store.get_cell(cells[0]).image_id)
+    assert [cell.id for cell in first_image] == cells
+
+
+def test_a_schema_1_database_is_upgraded_in_place(data_dir):
+    with CaseStore.open() as store:
+        case = store.create_case("old")
+    with sqlite3.connect(data_dir / DB_FILE) as raw:
+        raw.execute("DROP TABLE case_sources")
+        raw.execute("UPDATE schema_version SET version = 1")
+    with CaseStore.open() as store:
+        assert store.schema_version() == len(MIGRATIONS)
+        store.add_sources(case.id, ["/data/x"])
+        assert store.list_sources(case.id) == ["/data/x"]

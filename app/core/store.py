@@ -96,6 +96,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             changed_at TEXT NOT NULL)""",
         "CREATE INDEX decision_history_by_cell ON decision_history (cell_id)",
     ),
+    (
+        """CREATE TABLE case_sources (
+            case_id INTEGER NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
+            path TEXT NOT NULL,
+            PRIMARY KEY (case_id, path))""",
+    ),
 )
 """Schema changes in order; the store's schema version is how many of them are applied."""
 
@@ -357,6 +363,29 @@ class CaseStore:
             )
         return self.get_case(case_id)
 
+    def add_sources(self, case_id: int, paths: Sequence[str | os.PathLike[str]]) -> None:
+        """Remember the files and folders a case is classified from, so that it can resume."""
+        with self._write() as db:
+            self._check_open(db, case_id)
+            db.executemany(
+                "INSERT OR IGNORE INTO case_sources (case_id, path) VALUES (?, ?)",
+                [(case_id, os.fspath(path)) for path in paths],
+            )
+
+    def list_sources(self, case_id: int) -> list[str]:
+        """The files and folders of a case, in the order they were added."""
+        rows = self._all("SELECT path FROM case_sources WHERE case_id = ? ORDER BY rowid", (case_id,))
+        return [row[0] for row in rows]
+
+    def find_case_by_sources(self, paths: Sequence[str | os.PathLike[str]]) -> Case | None:
+        """The newest case whose sources are exactly `paths` (in any order), or None."""
+        wanted = sorted({os.fspath(path) for path in paths})
+        sources: dict[int, list[str]] = {}
+        for case_id, path in self._all("SELECT case_id, path FROM case_sources ORDER BY case_id DESC, path"):
+            sources.setdefault(case_id, []).append(path)
+        match = next((case_id for case_id, found in sources.items() if found == wanted), None)
+        return None if match is None else self.get_case(match)
+
     # Images and cells
 
     def image_done(self, case_id: int, path: str | os.PathLike[str]) -> bool:
@@ -414,15 +443,20 @@ class CaseStore:
     def list_errors(self, case_id: int) -> list[ImageRecord]:
         return [image for image in self.list_images(case_id) if image.status == "error"]
 
-    def list_cells(self, case_id: int, group: str = "all", sort: str = "probability") -> list[CellRecord]:
-        """The case's cells of one of CELL_GROUPS, with latest prediction and current decision.
+    def list_cells(
+        self, case_id: int, group: str = "all", sort: str = "probability", image_id: int | None = None
+    ) -> list[CellRecord]:
+        """The case's cells of one of CELL_GROUPS (of one image if given), with latest
+        prediction and current decision.
 
         Unreadable images have no cells: they are listed by `list_errors`.
         """
         _check_choice(group, CELL_GROUPS, "group")
         _check_choice(sort, CELL_SORTS, "sort")
         rows = self._all(
-            f"{_CELL_QUERY} WHERE i.case_id = ? AND {_GROUPS[group]} ORDER BY {_SORTS[sort]}", (case_id,)
+            f"{_CELL_QUERY} WHERE i.case_id = ? AND (? IS NULL OR i.id = ?) AND {_GROUPS[group]} "
+            f"ORDER BY {_SORTS[sort]}",
+            (case_id, image_id, image_id),
         )
         return [_cell(row) for row in rows]
 
