@@ -28,6 +28,7 @@ VALID = {
     "deep 16-bit.tif": "scaled to 8 bits",
     "grey 16-bit.png": "scaled to 8 bits",
     "cmyk.jpg": None,
+    "camera with preview.jpg": None,  # MPO: JPEG plus a preview picture
     "one pixel.png": None,
     "ünïcödé  cell · 細胞.png": None,
     "CAPITALS.BMP": None,
@@ -60,6 +61,7 @@ def make_corpus(folder: Path, cell: np.ndarray) -> None:
     tifffile.imwrite(folder / "deep 16-bit.tif", cell.astype(np.uint16) * 16)  # 12-bit data
     Image.fromarray(cell[:, :, 1].astype(np.uint16) * 257).save(folder / "grey 16-bit.png")
     image.convert("CMYK").save(folder / "cmyk.jpg", quality=95)
+    image.save(folder / "camera with preview.jpg", format="MPO", save_all=True, append_images=[image.resize((90, 90))])
     Image.new("RGB", (1, 1), (200, 120, 220)).save(folder / "one pixel.png")
     image.save(folder / "ünïcödé  cell · 細胞.png")
     image.save(folder / "CAPITALS.BMP", format="BMP")

@@ -21,7 +21,7 @@ MAX_PIXELS = 80_000_000
 """Largest image (width x height) BlastScan decodes; far above any microscope field image."""
 
 FORMATS = ("BMP", "TIFF", "PNG", "JPEG", "WEBP")
-"""Pillow format names of the supported file types."""
+"""Pillow format names of the supported file types (JPEG includes cameras' MPO files)."""
 
 _EXIF_ORIENTATION = 0x0112
 _TIFF_BITS_PER_SAMPLE = 258
