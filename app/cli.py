@@ -79,7 +79,8 @@ def _add_classify(commands: argparse._SubParsersAction) -> None:
     add("--csv", required=True, type=Path, metavar="OUT.csv", help="where to write the results")
     add("--case", metavar="NAME", help="case to add to (created if new; default: a new dated case)")
     add("--threshold", type=_probability, metavar="T", help="decision threshold (default: the model card's)")
-    add("--no-tta", action="store_true", help="skip the 8-way test-time augmentation (faster, less robust)")
+    add("--tta", action=argparse.BooleanOptionalAction,
+        help="average the 8 flips and rotations of each cell (default: as the model card says)")
     add("--threads", type=_positive_int, metavar="N", help="CPU threads for the model (default: all)")
     add("--data-dir", type=Path, metavar="D",
         help="folder of the case database (default: $BLASTSCAN_DATA_DIR or the user data folder)")
@@ -103,7 +104,7 @@ def _run_classify(args: argparse.Namespace) -> int:
     if not images:
         return _fail("no images found in " + ", ".join(args.paths), EXIT_USAGE)
     try:
-        classifier = Classifier(tta=False if args.no_tta else None, num_threads=args.threads)
+        classifier = Classifier(tta=args.tta, num_threads=args.threads)
         store = CaseStore.open(args.data_dir)
     except (ClassifierError, StoreError) as error:
         return _fail(str(error), EXIT_FAILED)

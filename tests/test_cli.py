@@ -6,13 +6,16 @@ import sys
 import types
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from app import __version__
 from app.cli import CSV_HEADER, main
+from app.core.classifier import Classifier
 from app.core.store import CaseStore
 from bad_inputs import ERRORS, VALID
-from conftest import REPO
+from conftest import DEMO_CASE, MODELS, REPO
 
 HEADER = "image_path,cell_index,x,y,width,height,blast_probability,flagged,status,message"
 
@@ -120,3 +123,17 @@ def test_python_m_app_runs_the_cli_without_tensorflow_or_qt():
              "print(sorted(m for m in ('tensorflow', 'PySide6') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True)
     assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_tta_option_overrides_the_model_card(tmp_path, data_dir, classifier):
+    image = DEMO_CASE / "UID_16_1_3_all.bmp"
+    canvas = np.asarray(Image.open(image))
+    probabilities = {}
+    for flag in ("--tta", "--no-tta"):
+        out = tmp_path / f"{flag.strip('-')}.csv"
+        assert main(["classify", str(image), "--csv", str(out), "--case", flag.strip("-"), flag]) == 0
+        probabilities[flag] = float(_read(out)[0]["blast_probability"])
+    assert probabilities["--no-tta"] == pytest.approx(classifier.classify([canvas])[0].probability, abs=1e-4)
+    with_tta = Classifier(MODELS, tta=True).classify([canvas])[0].probability
+    assert probabilities["--tta"] == pytest.approx(with_tta, abs=1e-4)
+    assert probabilities["--tta"] != pytest.approx(probabilities["--no-tta"], abs=1e-4)
