@@ -35,13 +35,6 @@ def threshold_for_recall(labels: np.ndarray, scores: np.ndarray, recall: float) 
     return float(positive_scores[allowed_misses])
 
 
-def threshold_for_specificity(labels: np.ndarray, scores: np.ndarray, specificity: float) -> float:
-    """The lowest threshold whose specificity (score < threshold) is at least `specificity`."""
-    negative_scores = np.sort(scores[~labels.astype(bool)])
-    index = int(np.ceil(specificity * len(negative_scores))) - 1
-    return float(np.nextafter(negative_scores[max(index, 0)], np.inf))
-
-
 def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
     """Recall, specificity, accuracy, balanced accuracy, weighted F1 and confusion matrix."""
     truth, predicted = labels.astype(bool), scores >= threshold
