@@ -1,25 +1,14 @@
-# Set-up and everyday commands; the README's two commands are `make run` and `make test`.
-PYTHON ?= python3
+# Everyday commands. The README's two set-up commands are the source of truth; these wrap them.
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install install-dev package clean
+.PHONY: run test train package
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --upgrade pip
+run:
+	python3 -m venv $(VENV) && $(BIN)/pip install -e . && $(BIN)/blastscan resources/samples/demo_case
 
-install: $(BIN)/python
-	$(BIN)/pip install -e .
+test:
+	python3 -m venv $(VENV) && $(BIN)/pip install -e '.[training,test]' && QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
 
-install-dev: $(BIN)/python
-	$(BIN)/pip install -e '.[training,test,package]'
-
-run: install
-	$(BIN)/blastscan resources/samples/demo_case
-
-test: install-dev
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
-
-clean:
-	rm -rf build dist
+train:
+	$(BIN)/python -m training
