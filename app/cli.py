@@ -1,7 +1,9 @@
-"""The `blastscan` command: `classify` runs a headless batch; no command opens the desktop app.
+"""The `blastscan` command: `classify` runs a headless batch, `report` writes a case's workbook;
+no command opens the desktop app.
 
 Exit codes: 0 when the batch ran (bad files are rows with status 'error'), 1 when the run
-could not start (model, case database), 2 on a usage error or when no input could be read.
+could not start (model, case database) or the report could not be written, 2 on a usage
+error or when no input could be read.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING, TextIO
 from app import __version__
 
 if TYPE_CHECKING:  # the core is imported only when a command runs: the app must open fast
-    from app.core.store import CaseStore
+    from app.core.store import Case, CaseStore
 
 CSV_HEADER = (
     "image_path", "cell_index", "x", "y", "width", "height",
@@ -82,12 +84,35 @@ def _add_classify(commands: argparse._SubParsersAction) -> None:
     add("--tta", action=argparse.BooleanOptionalAction,
         help="average the 8 flips and rotations of each cell (default: as the model card says)")
     add("--threads", type=_positive_int, metavar="N", help="CPU threads for the model (default: all)")
-    add("--data-dir", type=Path, metavar="D",
-        help="folder of the case database (default: $BLASTSCAN_DATA_DIR or the user data folder)")
+    add("--xlsx", type=Path, metavar="OUT.xlsx", help="also write the case report (Excel workbook)")
+    _add_data_dir(classify)
     classify.set_defaults(run=_run_classify)
 
 
-COMMANDS = {"classify": _add_classify}
+def _add_report(commands: argparse._SubParsersAction) -> None:
+    report = commands.add_parser(
+        "report",
+        prog="blastscan report",
+        help="write the report of a case as an Excel workbook",
+        description="Write the report of a case: summary with the blast percentage and its 95% confidence "
+        "interval, every cell, a gallery of flagged and confirmed cells, charts, unreadable files "
+        "and the audit trail of review decisions.",
+    )
+    report.add_argument("case", metavar="CASE", help="case name or id")
+    report.add_argument("--xlsx", required=True, type=Path, metavar="OUT.xlsx",
+                        help="where to write the report")
+    _add_data_dir(report)
+    report.set_defaults(run=_run_report)
+
+
+def _add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir", type=Path, metavar="D",
+        help="folder of the case database (default: $BLASTSCAN_DATA_DIR or the user data folder)",
+    )
+
+
+COMMANDS = {"classify": _add_classify, "report": _add_report}
 """Sub-commands by name, each a function adding its parser (with `run` as default)."""
 
 
@@ -98,8 +123,10 @@ def _run_classify(args: argparse.Namespace) -> int:
     from app.core.store import CaseStore, StoreError
 
     out = args.csv.expanduser()
-    if not out.parent.is_dir():
-        return _fail(f"the folder for the CSV does not exist: {out.parent}", EXIT_USAGE)
+    report = args.xlsx.expanduser() if args.xlsx else None
+    for target, what in ((out, "CSV"), (report, "report")):
+        if target is not None and not target.parent.is_dir():
+            return _fail(f"the folder for the {what} does not exist: {target.parent}", EXIT_USAGE)
     images = discover_images(args.paths)
     if not images:
         return _fail("no images found in " + ", ".join(args.paths), EXIT_USAGE)
@@ -121,16 +148,65 @@ def _run_classify(args: argparse.Namespace) -> int:
             return _fail(f"interrupted; finished images are kept in case {name!r}: run it again to go on", 130)
         rows = _csv_rows(store, case.id, images)
         totals = store.summary(case.id)
+        report_problem = _write_report(store, case.id, report) if report else None
     _write_csv_atomically(out, rows)
     print(
         f"{summary.total} image(s), {summary.skipped} done before, {summary.errors} unreadable. "
         f"Case {name!r}: {totals.cells} cell(s), {totals.flagged} flagged, {totals.uncertain} uncertain. "
-        f"CSV: {out}",
+        f"CSV: {out}" + (f" Report: {report}" if report and not report_problem else ""),
         file=sys.stderr,
     )
+    if report_problem:
+        return _fail(report_problem, EXIT_FAILED)
     if not any(row[CSV_HEADER.index("status")] == "ok" for row in rows):
         return _fail("none of the inputs could be read", EXIT_USAGE)
     return EXIT_OK
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from app.core.store import DB_FILE, CaseStore, StoreError, data_dir
+
+    database = data_dir(args.data_dir) / DB_FILE
+    if not database.is_file():
+        return _fail(f"no case database in {database.parent}", EXIT_USAGE)
+    try:
+        store = CaseStore(database)
+    except StoreError as error:
+        return _fail(str(error), EXIT_FAILED)
+    with store:
+        case = _find_case(store, args.case)
+        if case is None:
+            return _fail(f"no case with the name or id {args.case!r} in {database}", EXIT_USAGE)
+        out = args.xlsx.expanduser()
+        problem = _write_report(store, case.id, out)
+    if problem:
+        return _fail(problem, EXIT_FAILED)
+    print(f"Report of case {case.name!r}: {out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _find_case(store: CaseStore, name_or_id: str) -> Case | None:
+    """The case of that name, else of that id (a name wins: a case may be named '12')."""
+    from app.core.store import StoreError
+
+    case = store.find_case(name_or_id)
+    if case is None and name_or_id.strip().isdigit():
+        try:
+            case = store.get_case(int(name_or_id))
+        except StoreError:
+            return None
+    return case
+
+
+def _write_report(store: CaseStore, case_id: int, out: Path) -> str | None:
+    """Write the case report; the reason it could not be written, or None."""
+    from app.core.report import ReportError, write_report
+
+    try:
+        write_report(store, case_id, out)
+    except ReportError as error:
+        return str(error)
+    return None
 
 
 def _csv_rows(store: CaseStore, case_id: int, images: Sequence[Path]) -> list[tuple]:
