@@ -1,0 +1,256 @@
+"""The review pane: the selected cell large, its source image with every cell outlined, and
+the undoable review decision that writes through the store.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QAction, QBrush, QColor, QImage, QMouseEvent, QPainter, QPen, QPixmap, QUndoCommand, QWheelEvent
+from PySide6.QtWidgets import (
+    QGraphicsRectItem,
+    QGraphicsScene,
+    QGraphicsView,
+    QHBoxLayout,
+    QLabel,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.loading import ImageLoadError, load_image
+from app.core.store import CaseStore, CellRecord, StoreError
+from app.gui.gallery import CALL_COLOURS, content_square, describe_cell
+
+ZOOM_STEP = 1.25
+CELL_ID = 0
+"""QGraphicsItem data key holding the cell id of an outline."""
+
+
+class DecisionCommand(QUndoCommand):
+    """One review decision on one cell; redo and undo both write through the store."""
+
+    def __init__(
+        self,
+        store: CaseStore,
+        record: CellRecord,
+        decision: str,
+        reviewer: str,
+        on_change: Callable[[int], None],
+        on_error: Callable[[str], None],
+    ) -> None:
+        super().__init__(f"mark cell {record.index + 1} of {Path(record.image_path).name} as {decision}")
+        self._store, self._cell_id, self._reviewer = store, record.id, reviewer
+        self._decision, self._previous = decision, record.decision
+        self._on_change, self._on_error = on_change, on_error
+
+    def redo(self) -> None:
+        self._write(self._decision)
+
+    def undo(self) -> None:
+        self._write(self._previous)
+
+    def _write(self, decision: str | None) -> None:
+        try:
+            self._store.set_decision(self._cell_id, decision, self._reviewer)
+        except StoreError as error:
+            self.setObsolete(True)  # the stack drops a command that could not be applied
+            self._on_error(str(error))
+            return
+        self._on_change(self._cell_id)
+
+
+class ZoomableView(QGraphicsView):
+    """A picture that fits the view until the wheel zooms it; double-click fits it again."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setScene(QGraphicsScene(self))
+        self.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.SmoothPixmapTransform)
+        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setBackgroundBrush(QColor("#101010"))
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setMinimumSize(160, 160)
+        self._fitted = True
+        self._focus: QRectF | None = None
+
+    def show_pixmap(self, pixmap: QPixmap, focus: QRectF | None = None) -> None:
+        """Show a picture fitted to the view, or to its `focus` part."""
+        scene = self.scene()
+        scene.clear()
+        scene.addPixmap(pixmap)
+        scene.setSceneRect(QRectF(pixmap.rect()))
+        self._focus = focus
+        self.fit()
+
+    def show_message(self, text: str) -> None:
+        scene = self.scene()
+        scene.clear()
+        item = scene.addText(text)
+        item.setDefaultTextColor(QColor("#bbbbbb"))
+        scene.setSceneRect(item.boundingRect())
+        self._focus = None
+        self.resetTransform()
+
+    def fit(self) -> None:
+        self._fitted = True
+        self.fitInView(self._focus or self.scene().sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
+
+    def zoom(self, factor: float) -> None:
+        self._fitted = False
+        self.scale(factor, factor)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        self.zoom(ZOOM_STEP ** (event.angleDelta().y() / 120))
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        self.fit()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self._fitted:
+            self.fit()
+
+
+class FieldView(ZoomableView):
+    """The source image with each cell outlined in its call's colour; a click selects a cell."""
+
+    cell_clicked = Signal(int)
+
+    def show_field(self, pixmap: QPixmap, cells: Sequence[CellRecord], selected: int) -> None:
+        """The image with its cells: dashed outlines, the selected one solid in a white frame."""
+        self.show_pixmap(pixmap)
+        for cell in cells:
+            x, y, width, height = cell.box
+            chosen = cell.id == selected
+            outline = QGraphicsRectItem(x, y, width, height)
+            outline.setPen(_cosmetic_pen(CALL_COLOURS[cell.call], 3 if chosen else 2,
+                                         Qt.PenStyle.SolidLine if chosen else Qt.PenStyle.DashLine))
+            outline.setBrush(QBrush(Qt.GlobalColor.transparent))  # the inside takes clicks too
+            outline.setData(CELL_ID, cell.id)
+            outline.setToolTip(describe_cell(cell))
+            outline.setCursor(Qt.CursorShape.PointingHandCursor)
+            self.scene().addItem(outline)
+            if chosen:
+                self.scene().addRect(outline.rect().adjusted(-2, -2, 2, 2), _cosmetic_pen(QColor("white"), 1))
+
+    def outlines(self) -> list[QGraphicsRectItem]:
+        return [item for item in self.scene().items() if item.data(CELL_ID) is not None]
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        hits = [item for item in self.items(event.position().toPoint()) if item.data(CELL_ID) is not None]
+        if hits:
+            smallest = min(hits, key=lambda item: item.rect().width() * item.rect().height())
+            self.cell_clicked.emit(int(smallest.data(CELL_ID)))
+            return
+        super().mousePressEvent(event)
+
+
+class ReviewPanel(QWidget):
+    """The selected cell as the model saw it, beside its source image, and the decision keys."""
+
+    def __init__(self, decision_actions: Sequence[QAction], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.cell_view = ZoomableView()
+        self.field_view = FieldView()
+        self.cell_title, self.field_title = QLabel("Cell, as the model saw it"), QLabel("Source image")
+        self.info = QLabel("Select a cell in the gallery.")
+        self.info.setWordWrap(True)
+        self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._source: tuple[str, QPixmap | str] | None = None
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        for title, view in ((self.cell_title, self.cell_view), (self.field_title, self.field_view)):
+            column = QWidget()
+            layout = QVBoxLayout(column)
+            layout.setContentsMargins(0, 0, 0, 0)
+            layout.addWidget(title)
+            layout.addWidget(view, 1)
+            splitter.addWidget(column)
+        buttons = QHBoxLayout()
+        for action in decision_actions:
+            button = QToolButton()
+            button.setDefaultAction(action)
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+            button.setMinimumWidth(110)
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter, 1)
+        layout.addWidget(self.info)
+        layout.addLayout(buttons)
+
+    def show_cell(self, record: CellRecord, crop_png: bytes, field_cells: Sequence[CellRecord]) -> None:
+        """Show a cell large and its source image with the cells found in it."""
+        square = content_square(Image.open(io.BytesIO(crop_png)))
+        self.cell_view.show_pixmap(QPixmap.fromImage(QImage.fromData(crop_png)),
+                                   QRectF(QPointF(*square[:2]), QPointF(*square[2:])) if square else None)
+        source = self._source_pixmap(record.image_path)
+        name = Path(record.image_path).name
+        if isinstance(source, str):
+            self.field_view.show_message(source)
+            self.field_title.setText(f"Source image: {name} (not available)")
+        else:
+            self.field_view.show_field(source, field_cells, record.id)
+            count = f", {len(field_cells)} cells" if len(field_cells) > 1 else ""
+            self.field_title.setText(f"Source image: {name} ({source.width()}×{source.height()}{count})")
+        self.info.setText(_details(record))
+
+    def clear(self, message: str = "Select a cell in the gallery.") -> None:
+        self.cell_view.scene().clear()
+        self.field_view.scene().clear()
+        self.field_title.setText("Source image")
+        self.info.setText(message)
+
+    def _source_pixmap(self, path: str) -> QPixmap | str:
+        """The source image (the last one is kept), or why it cannot be shown."""
+        if self._source is None or self._source[0] != path:
+            try:
+                self._source = (path, QPixmap.fromImage(_qimage(load_image(path).rgb)))
+            except ImageLoadError as error:
+                self._source = (path, f"The source image cannot be shown:\n{error.reason}")
+        return self._source[1]
+
+
+def _details(record: CellRecord) -> str:
+    x, y, width, height = record.box
+    lines = [
+        f"<b>{record.probability:.1%}</b> blast probability — AI call: "
+        f"<b style='color:{CALL_COLOURS[record.call].name()}'>{record.call}</b>",
+        f"{Path(record.image_path).name}, cell {record.index + 1}, box {width}×{height} at ({x}, {y})"
+        + (" — cut by the image edge" if record.touches_border else ""),
+    ]
+    if record.decision:
+        lines.append(f"Reviewed: <b>{record.decision}</b> by {record.reviewer}, {local_time(record.decided_at)}")
+    else:
+        lines.append("Not reviewed yet: B blast, N normal, U unsure.")
+    return "<br>".join(lines)
+
+
+def _cosmetic_pen(colour: QColor, width: int, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QPen:
+    """A pen of the same width on screen at any zoom."""
+    pen = QPen(colour, width, style)
+    pen.setCosmetic(True)
+    return pen
+
+
+def local_time(iso: str) -> str:
+    """A stored UTC time stamp as local date and time to the minute."""
+    return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def _qimage(rgb: np.ndarray) -> QImage:
+    rgb = np.ascontiguousarray(rgb)
+    height, width = rgb.shape[:2]
+    return QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()

@@ -1,0 +1,114 @@
+"""Classification off the GUI thread: a QRunnable around `core.pipeline.classify_case`.
+
+The runnable's signals live on a separate QObject (`WorkerSignals`) created on the GUI
+thread, so they are delivered there, queued.  Cancelling sets a flag that the pipeline asks
+between images; what was stored stays stored, and a later run resumes from it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QRunnable, Signal
+
+from app.core.cells import CellFinder
+from app.core.classifier import Classifier, ClassifierError
+from app.core.pipeline import classify_case
+from app.core.segmentation import InputKind, find_cells
+from app.core.store import CaseStore, StoreError
+
+log = logging.getLogger(__name__)
+
+_SEGMENTATION_KINDS: dict[str | None, InputKind | None] = {None: None, "crop": "crop_on_black", "field": "field"}
+"""The case's input kind (store) as the segmentation's: None detects it per image."""
+
+
+class WorkerSignals(QObject):
+    """What a `ClassifyWorker` reports; `finished` comes last, whatever happened."""
+
+    progress = Signal(int, int, str)
+    """done, total, path of the image just stored ('' at the start)."""
+    result = Signal(object)
+    """The `RunSummary` of a run that ended normally (also when cancelled)."""
+    error = Signal(str)
+    """A message for a person: the run stopped early."""
+    finished = Signal()
+
+
+class ClassifyWorker(QRunnable):
+    """Classifies the images under `paths` into a case; the model is loaded on the pool thread."""
+
+    def __init__(
+        self,
+        store: CaseStore,
+        case_id: int,
+        paths: Sequence[str | Path],
+        *,
+        model_dir: Path | None,
+        tta: bool | None,
+        input_kind: str | None,
+        threshold: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.setAutoDelete(False)  # Python owns it: the window keeps it until `finished`
+        self.signals = WorkerSignals()
+        self.case_id = case_id
+        self._store, self._paths = store, list(paths)
+        self._model_dir, self._tta, self._threshold = model_dir, tta, threshold
+        self._cell_finder = cell_finder(input_kind)
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        """Ask the run to stop after the image in hand."""
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def run(self) -> None:
+        try:
+            classifier = Classifier(self._model_dir, tta=self._tta)
+            summary = classify_case(
+                self._store,
+                self.case_id,
+                self._paths,
+                classifier,
+                self._cell_finder,
+                progress=lambda done, total, path: self.signals.progress.emit(done, total, str(path or "")),
+                is_cancelled=self._cancel.is_set,
+                threshold=self._threshold,
+            )
+        except ClassifierError as error:
+            self.signals.error.emit(
+                f"The blast classifier could not be loaded, so nothing was classified.\n\n{error}\n\n"
+                "Reinstall BlastScan to restore the model. Cases classified before can still be reviewed."
+            )
+        except StoreError as error:
+            self.signals.error.emit(f"The case could not be classified: {error}")
+        except Exception as error:  # noqa: BLE001 - any failure must reach the user, not kill the thread
+            log.exception("classification of case %s failed", self.case_id)
+            self.signals.error.emit(
+                f"Classification stopped unexpectedly: {type(error).__name__}: {error}\n\n"
+                "Finished images are kept; open the case again to continue."
+            )
+        else:
+            self.signals.result.emit(summary)
+        finally:
+            self.signals.finished.emit()
+
+
+def cell_finder(input_kind: str | None) -> CellFinder:
+    """The segmentation for a case's input kind (None: detected per image)."""
+    kind = _SEGMENTATION_KINDS[input_kind]
+    if kind is None:
+        return find_cells
+
+    def find_cells_as_kind(rgb):  # a named function: the store records the finder's name
+        return find_cells(rgb, kind)
+
+    find_cells_as_kind.__name__ = f"find_cells[{kind}]"
+    return find_cells_as_kind

@@ -1,0 +1,324 @@
+"""The desktop app, headless (pytest-qt, offscreen): real model, real SQLite, real keys."""
+
+import io
+import shutil
+import sys
+import time
+import types
+
+import pytest
+from PIL import Image
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
+
+from app.core.store import CaseStore, NewCell
+from app.gui.gallery import RECORD_ROLE
+from app.gui.help import about_html
+from app.gui.main_window import MainWindow
+from app.gui.settings import Settings, SettingsDialog, apply_theme
+from conftest import DEMO_CASE
+
+BATCH_TIMEOUT_MS = 120_000
+FIELD_IMAGE = "fields_taleqani/Original/Pre/WBC-Malignant-Pre-468.jpg"
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    """Private settings: an operator, and no test-time augmentation (fast)."""
+    made = Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    made.operator = "Ana"
+    made.tta = False
+    return made
+
+
+@pytest.fixture
+def store(data_dir):
+    with CaseStore.open() as opened:
+        yield opened
+
+
+@pytest.fixture
+def make_window(qtbot, store, settings):
+    """A shown main window over a store (the test's unless given); closed after the test."""
+
+    def make(over: CaseStore = store, **options) -> MainWindow:
+        window = MainWindow(over, settings, **options)
+        qtbot.addWidget(window)
+        window.show()
+        qtbot.waitExposed(window)
+        window.activateWindow()
+        return window
+
+    return make
+
+
+@pytest.fixture
+def smear(tmp_path):
+    """A folder of 3 blast and 3 normal demo cells and one broken file."""
+    folder = tmp_path / "smear_42"
+    folder.mkdir()
+    for pattern in ("*_all.bmp", "*_hem.bmp"):
+        for path in sorted(DEMO_CASE.glob(pattern))[:3]:
+            shutil.copy(path, folder)
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png")
+    return folder
+
+
+def drop(window: MainWindow, paths) -> None:
+    """Drop files or folders onto the window as the desktop would."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path)) for path in paths])
+    event = QDropEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    assert event.isAccepted()
+
+
+def classify(qtbot, window: MainWindow, start):
+    """Run `start()` (which starts a batch) and return the batch's RunSummary."""
+    with qtbot.waitSignal(window.batch_finished, timeout=BATCH_TIMEOUT_MS) as finished:
+        start()
+    return finished.args[0]
+
+
+def messages(window: MainWindow) -> list[str]:
+    return [box.text() for box in window.findChildren(QMessageBox) if box.isVisible()]
+
+
+def close_messages(window: MainWindow) -> None:
+    for box in window.findChildren(QMessageBox):
+        box.close()
+
+
+def test_drop_classify_review_with_keys_undo_and_reopen(qtbot, make_window, store, smear):
+    window = make_window()
+    summary = classify(qtbot, window, lambda: drop(window, [smear]))
+    assert (summary.classified, summary.errors, summary.cells, summary.cancelled) == (6, 1, 6, False)
+    case = store.find_case("smear_42")
+    assert window.case == store.get_case(case.id) and store.list_sources(case.id) == [str(smear)]
+    assert window.model.rowCount() == 6 and window.errors.rowCount() == 1
+    assert window.errors.item(0, 0).text() == "broken.png" and window.errors.item(0, 1).text()
+    probabilities = [window.model.record(row).probability for row in range(6)]
+    assert probabilities == sorted(probabilities, reverse=True)  # most suspicious first
+
+    window.header.sample_id.setText("S-0042")
+    window.header.sample_id.editingFinished.emit()
+    cells = [window.model.record(row).id for row in range(3)]
+    window.gallery.setFocus()
+    assert window.gallery.currentIndex().row() == 0
+    for key in (Qt.Key.Key_B, Qt.Key.Key_N, Qt.Key.Key_U):
+        qtbot.keyClick(window.gallery, key)
+    assert [store.get_cell(cell).decision for cell in cells] == ["blast", "normal", "unsure"]
+    assert {store.get_cell(cell).reviewer for cell in cells} == {"Ana"}
+    assert window.gallery.currentIndex().row() == 3  # each decision moved on
+    assert window.model.index(0).data(RECORD_ROLE).decision == "blast"  # the tile shows it
+
+    qtbot.keyClick(window.gallery, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert store.get_cell(cells[2]).decision is None
+    assert window.gallery.currentIndex().row() == 2  # undo shows the cell it changed
+    qtbot.keyClick(window.gallery, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert store.get_cell(cells[2]).decision == "unsure"
+    qtbot.keyClick(window.gallery, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert [change.new for change in store.decision_history(case.id)] == ["blast", "normal", "unsure", None, "unsure", None]
+    qtbot.keyClick(window.gallery, Qt.Key.Key_Left)
+    assert window.gallery.currentIndex().row() == 1
+    assert "PySide6.QtNetwork" not in sys.modules  # offline: nothing here can reach a network
+    window.close()
+
+    with CaseStore.open() as restarted:  # a new connection, as after quitting the app
+        again = make_window(restarted)
+        resumed = classify(qtbot, again, again.open_last_case)
+        assert (resumed.skipped, resumed.classified) == (6, 0)  # nothing classified twice
+        assert again.case.id == case.id and again.header.sample_id.text() == "S-0042"
+        decisions = {again.model.record(row).id: again.model.record(row).decision for row in range(6)}
+        assert [decisions[cell] for cell in cells] == ["blast", "normal", None]
+        assert again.summary.review_progress.value() == 2
+        classify(qtbot, again, lambda: drop(again, [smear]))  # the same folder again reopens its case
+        assert [c.name for c in restarted.list_cases()] == ["smear_42"]
+        again.close()
+
+
+def test_sign_off_is_refused_until_every_flagged_and_uncertain_cell_is_reviewed(qtbot, make_window, store, smear,
+                                                                                 monkeypatch):
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Yes)
+    window = make_window()
+    classify(qtbot, window, lambda: window.open_paths([smear]))
+    case_id = window.case.id
+    to_review = store.summary(case_id).to_review
+    assert to_review > 0
+    assert not window.summary.sign_off_button.isEnabled()
+    window.sign_off()
+    assert not store.get_case(case_id).signed_off
+    assert any("still need a review decision" in text for text in messages(window))
+    close_messages(window)
+
+    window.filter_actions["unreviewed"].trigger()
+    assert window.model.rowCount() == to_review
+    window.gallery.setFocus()
+    for _ in range(to_review):
+        qtbot.keyClick(window.gallery, Qt.Key.Key_N)
+    assert store.summary(case_id).reviewed == to_review
+    assert window.summary.sign_off_button.isEnabled()
+    qtbot.mouseClick(window.summary.sign_off_button, Qt.MouseButton.LeftButton)
+    case = store.get_case(case_id)
+    assert case.signed_off and case.signed_off_by == "Ana"
+    assert "Signed off by" in window.summary.status.text()
+    assert not window.decision_actions["blast"].isEnabled() and not window.header.name.isEnabled()
+    qtbot.keyClick(window.gallery, Qt.Key.Key_B)
+    assert store.summary(case_id).confirmed_blasts == 0  # a signed-off case no longer changes
+
+
+def test_cancel_then_resume_after_restart_does_no_work_twice(qtbot, make_window, store):
+    window = make_window()
+
+    def start_and_cancel_after_first_results() -> None:
+        window.open_paths([DEMO_CASE])
+        worker = window.worker  # cancel from the worker's own thread: exactly after its first stored group
+        worker.signals.progress.connect(lambda done, total, path: path and worker.cancel(),
+                                        Qt.ConnectionType.DirectConnection)
+
+    first = classify(qtbot, window, start_and_cancel_after_first_results)
+    total = len(list(DEMO_CASE.glob("*.bmp")))
+    assert first.cancelled and 0 < first.classified < total
+    case_id = window.case.id
+    kept = {image.path: image.id for image in store.list_images(case_id)}
+    kept_cells = {cell.id for cell in store.list_cells(case_id)}
+    assert len(kept) == first.classified and not window.progress_bar.isVisible()
+    window.close()
+
+    with CaseStore.open() as restarted:
+        again = make_window(restarted)
+        second = classify(qtbot, again, again.open_last_case)
+        assert (second.skipped, second.classified, second.cancelled) == (first.classified, total - first.classified, False)
+        images = restarted.list_images(case_id)
+        assert len(images) == total and len({image.path for image in images}) == total
+        assert {image.path: image.id for image in images if image.path in kept} == kept  # not redone
+        assert kept_cells <= {cell.id for cell in restarted.list_cells(case_id)}
+        assert again.model.rowCount() == total
+        again.close()
+
+
+def test_closing_mid_batch_waits_for_the_worker_and_keeps_what_was_stored(qtbot, make_window, store):
+    window = make_window()
+    window.open_paths([DEMO_CASE])
+    assert window.is_busy()
+    window.close()
+    assert window.pool.activeThreadCount() == 0
+    for image in store.list_images(window.case.id):  # every stored image is whole
+        assert len(store.list_cells(window.case.id, image_id=image.id)) == 1
+
+
+def test_a_failing_worker_shows_a_message_and_the_app_stays_usable(qtbot, make_window, store, smear, monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("app.gui.worker.classify_case", boom)
+    window = make_window()
+    assert classify(qtbot, window, lambda: window.open_paths([smear])) is None
+    assert any("disk on fire" in text for text in messages(window))
+    assert not window.is_busy() and not window.progress_bar.isVisible()
+    close_messages(window)
+    monkeypatch.undo()
+    summary = classify(qtbot, window, lambda: window.open_paths([smear]))  # the same case, now it works
+    assert summary.classified == 6 and len(store.list_cases()) == 1
+
+
+def test_a_missing_model_is_explained(qtbot, make_window, store, smear, tmp_path):
+    window = make_window(model_dir=tmp_path / "no-model")
+    window.open_paths([smear])
+    assert not window.is_busy()
+    assert any("model is missing" in text for text in messages(window))
+    assert "model is missing" in about_html(window.card)
+
+
+def test_field_image_cells_are_outlined_and_a_click_selects_one(qtbot, make_window, shared_data, tmp_path):
+    folder = tmp_path / "field"
+    folder.mkdir()
+    shutil.copy(shared_data / FIELD_IMAGE, folder)
+    window = make_window()
+    summary = classify(qtbot, window, lambda: window.open_paths([folder]))
+    assert summary.cells > 5 and window.model.rowCount() == summary.cells
+    outlines = window.review.field_view.outlines()
+    assert len(outlines) == summary.cells
+    selected = window.model.record(window.gallery.currentIndex().row()).id
+    other = min((item for item in outlines if item.data(0) != selected),
+                key=lambda item: item.rect().width() * item.rect().height())
+    view, other_id = window.review.field_view, other.data(0)
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
+                     pos=view.mapFromScene(other.sceneBoundingRect().center()))
+    assert window.model.record(window.gallery.currentIndex().row()).id == other_id
+    solid = [item.data(0) for item in view.outlines() if item.pen().style() == Qt.PenStyle.SolidLine]
+    assert solid == [other_id]  # the field now marks the clicked cell
+
+
+def test_a_case_of_10000_cells_opens_fast_and_decodes_only_visible_thumbnails(qtbot, make_window, store):
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (120, 60, 160)).save(buffer, format="PNG")
+    case = store.create_case("big")
+    for image in range(100):
+        cells = [NewCell((cell, 0, 10, 10), False, buffer.getvalue(), 0.0, (image * 100 + cell) / 10_000, "normal")
+                 for cell in range(100)]
+        store.add_image_result(case.id, f"/nowhere/{image}.bmp", width=999, height=99, cells=cells, model_version="t")
+    window = make_window()
+    started = time.perf_counter()
+    window.open_case(case.id)
+    QApplication.processEvents()
+    opened = time.perf_counter() - started
+    assert window.model.rowCount() == 10_000 and opened < 3.0
+    window.gallery.scrollToBottom()
+    window.gallery.viewport().grab()
+    assert 0 < len(window.model.thumbnails) < 500
+    assert "not available" in window.review.field_title.text()  # a missing source image is said, not fatal
+
+
+def test_settings_dialog_defaults_to_the_model_card_and_saves(qtbot, make_window, settings):
+    window = make_window()
+    settings.threshold = settings.tta = None
+    dialog = SettingsDialog(settings, window.card)
+    assert dialog.threshold.value() == pytest.approx(window.card.threshold, abs=1e-3)
+    assert dialog.tta.isChecked() == window.card.tta
+    dialog.operator.setText("  Bo  ")
+    dialog.threshold.setValue(0.5)
+    dialog.tta.setChecked(not window.card.tta)
+    dialog.theme.setCurrentIndex(dialog.theme.findData("dark"))
+    dialog.accept()
+    reread = Settings(QSettings(settings.qsettings.fileName(), QSettings.Format.IniFormat))
+    assert (reread.operator, reread.threshold, reread.tta, reread.theme) == ("Bo", 0.5, not window.card.tta, "dark")
+    apply_theme(QApplication.instance(), "dark")
+    assert QApplication.instance().palette().window().color().lightness() < 80
+    apply_theme(QApplication.instance(), "light")
+
+
+def test_the_operator_is_asked_for_on_the_first_decision(qtbot, make_window, store, settings, smear, monkeypatch):
+    window = make_window()
+    classify(qtbot, window, lambda: window.open_paths([smear]))
+    settings.operator = ""
+    monkeypatch.setattr(QInputDialog, "getText", lambda *args, **kwargs: ("Bo", True))
+    window.gallery.setFocus()
+    qtbot.keyClick(window.gallery, Qt.Key.Key_B)
+    assert settings.operator == "Bo"
+    assert store.get_cell(window.model.record(0).id).reviewer == "Bo"
+
+
+def test_export_report_calls_the_report_writer_or_says_it_is_missing(qtbot, make_window, store, smear, tmp_path,
+                                                                     monkeypatch):
+    window = make_window()
+    classify(qtbot, window, lambda: window.open_paths([smear]))
+    monkeypatch.setitem(sys.modules, "app.core.report", None)  # as in a build without it
+    window.export_action.trigger()
+    assert any("report writer is not part of this build" in text for text in messages(window))
+    close_messages(window)
+
+    calls = []
+    monkeypatch.setitem(sys.modules, "app.core.report",
+                        types.SimpleNamespace(write_report=lambda *args: calls.append(args)))
+    monkeypatch.setattr("app.gui.main_window.QFileDialog.getSaveFileName",
+                        lambda *args, **kwargs: (str(tmp_path / "out.xlsx"), ""))
+    qtbot.keyClick(window.gallery, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    assert calls == [(store, window.case.id, tmp_path / "out.xlsx")]
+
+
+def test_about_names_versions_and_the_training_data(make_window):
+    text = about_html(make_window().card)
+    assert "BlastScan" in text and "PySide6" in text and "C-NMC 2019" in text and "CC BY 3.0" in text
