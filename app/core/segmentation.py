@@ -1,0 +1,284 @@
+"""Find the white cells in an image and normalise each like the C-NMC training data.
+
+A crop already segmented onto black is used as it is.  Any other image (a whole field, or a
+single-cell crop that keeps its red-cell background) goes through one detector:
+
+1. work at a reduced resolution (at most WORK_PIXELS pixels);
+2. optical density relative to the image's own background white;
+3. foreground (cells vs background) by Otsu on the mean optical density;
+4. nuclei by Otsu on a nuclear-stain channel (green minus half the red optical density:
+   purple nuclei absorb green far more than red; pink or grey-blue red cells do not);
+5. the red-cell diameter, the image's ruler, from the inscribed-circle radius of the
+   foreground blobs that hold no nucleus;
+6. nuclear lobes merged by a closing, touching nuclei split by a watershed on the distance
+   transform, debris and platelets rejected by size relative to the red-cell diameter;
+7. each nucleus grown into its cytoplasm by a watershed over the foreground in which red
+   cells compete as markers, limited to a rim relative to the red-cell diameter.
+
+Scale rule: every cell is rescaled so that a red cell of its image would measure
+CANVAS_RBC_PX pixels on the 450 px canvas (see CANVAS_RBC_PX for the calibration).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage as ndi
+from skimage import feature, filters, measure, morphology, segmentation
+
+from app.core.cells import BLACK_LEVEL, FoundCell, whole_image_as_cell
+from app.core.preprocess import to_canvas
+
+InputKind = Literal["crop_on_black", "field"]
+
+CANVAS_RBC_PX = 150.0
+"""Red-cell diameter on the canvas, in pixels.
+
+Calibrated on fields_taleqani (bench/scale_calibration.py): a white cell there measures a
+median 1.45 red-cell diameters (equivalent diameter) in the blast fields and 1.25 in the
+benign ones; C-NMC canvases show blasts at a median 216 px and normal cells at 176 px, so
+216 / 1.45 = 149 and 176 / 1.25 = 141 (a bound: benign fields mix in larger granulocytes).
+At 7.5 um per red cell this is 20 px/um: blasts 10.8 um, normal lymphoid cells 8.8 um."""
+
+WORK_PIXELS = 300_000
+"""Detection runs on a copy of at most this many pixels; crops are cut at full resolution."""
+
+MIN_CONTRAST = 0.1
+"""Images whose mean optical density spans less than this are blank."""
+
+FOREGROUND_FRACTION = 0.6
+"""Foreground = density above this share of the background/cell multi-Otsu level (keeps pallor)."""
+
+NUCLEUS_CONTRAST = 2.2
+NUCLEUS_MARGIN = 0.12
+"""A nucleus stains at least NUCLEUS_CONTRAST times, and NUCLEUS_MARGIN more than, the red cells."""
+
+LOBE_GAP = 0.3
+SPLIT_DEPTH = 0.25
+MIN_NUCLEUS_RADIUS = 0.45
+CYTOPLASM_RIM = 0.6
+"""In red-cell radii: lobes closer than LOBE_GAP merge; a nucleus splits where its distance
+transform dips by SPLIT_DEPTH; a nucleus smaller than MIN_NUCLEUS_RADIUS (equivalent) is
+debris or a platelet; the cytoplasm reaches at most CYTOPLASM_RIM beyond the nucleus."""
+
+ROUND_HOLE = 1.5
+DISC_AREA = (0.6, 2.0)
+
+MIN_SOLIDITY = 0.75
+"""A nucleus (lobes merged) is compact; ragged stained blobs are red-cell clumps."""
+
+MIN_NUCLEUS_PIXELS = 20
+MAX_NUCLEUS_RATIO = 3.0
+"""Without red cells, or when the median nucleus is over MAX_NUCLEUS_RATIO red-cell radii
+(the red cells were missed), the largest nucleus (of at least MIN_NUCLEUS_PIXELS) is taken
+as one red cell: lymphocyte nuclei are about that size."""
+
+
+
+@dataclass(frozen=True)
+class Detection:
+    """Detector output at working resolution: one label per white cell, and the ruler."""
+
+    labels: np.ndarray  # int32, 0 = not a white cell, k = cell k (working resolution)
+    scale: float  # working / source pixel ratio (<= 1)
+    rbc_diameter: float  # red-cell diameter in source pixels
+    rbc_found: bool  # False when the ruler fell back to the white cells' own size
+
+
+def classify_input_kind(rgb: np.ndarray) -> InputKind:
+    """'crop_on_black' for a cell pre-segmented on black (mostly black, black frame), else 'field'."""
+    black = np.asarray(rgb)[..., :3].max(axis=-1) <= BLACK_LEVEL
+    frame = np.concatenate([black[0], black[-1], black[:, 0], black[:, -1]])
+    return "crop_on_black" if black.mean() >= 0.3 and frame.mean() >= 0.9 else "field"
+
+
+def find_cells(rgb: np.ndarray, kind: InputKind | None = None) -> list[FoundCell]:
+    """Every white cell of an RGB uint8 image as a normalised 450x450 canvas, in reading order."""
+    rgb = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8)[..., :3])
+    kind = kind or classify_input_kind(rgb)
+    if kind == "crop_on_black":
+        return whole_image_as_cell(rgb)
+    detection = detect(rgb)
+    factor = CANVAS_RBC_PX / detection.rbc_diameter
+    cells = []
+    for region in measure.regionprops(detection.labels):
+        cells.append(_normalise(rgb, detection, region, factor))
+    return sorted(cells, key=lambda cell: (cell.box[1] + cell.box[3] // 2, cell.box[0]))
+
+
+def central_cell(rgb: np.ndarray) -> FoundCell | None:
+    """The white cell nearest the image centre (e.g. a pbc_normal_other crop), or None."""
+    cells = find_cells(rgb, kind="field")
+    if not cells:
+        return None
+    centre = np.array([rgb.shape[1], rgb.shape[0]]) / 2
+    return min(cells, key=lambda c: np.hypot(*(np.array(c.box[:2]) + np.array(c.box[2:]) / 2 - centre)))
+
+
+def detect(rgb: np.ndarray) -> Detection:
+    """Label the white cells of a field image at working resolution and measure its red cells."""
+    height, width = rgb.shape[:2]
+    scale = min(1.0, float(np.sqrt(WORK_PIXELS / (height * width))))
+    work = rgb
+    if scale < 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        work = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BOX))
+    empty = Detection(np.zeros(work.shape[:2], dtype=np.int32), scale, CANVAS_RBC_PX, False)
+    od = _optical_density(work)
+    density = od.mean(axis=-1)
+    if np.ptp(density) < MIN_CONTRAST or min(work.shape[:2]) < 8:
+        return empty
+    stain = filters.gaussian(od[..., 1] - 0.5 * od[..., 0], sigma=1.0)
+    # the 99th percentile cap keeps black debris and labels from skewing the levels
+    levels = filters.threshold_multiotsu(np.minimum(density, np.percentile(density, 99)), classes=3, nbins=128)
+    foreground = density > FOREGROUND_FRACTION * levels[0]
+    # nuclei absorb green most, red well (unlike red text), blue little (unlike black debris)
+    purple = foreground & (od[..., 0] >= 0.2 * od[..., 1]) & (od[..., 2] <= 0.6 * od[..., 1])
+    nuclei = purple & (stain > _nuclear_threshold(stain, purple))
+    foreground = _fill_round_holes(foreground)
+    rbc_radius = _rbc_radius(foreground, nuclei)
+    nucleus_radii = _nucleus_radii(nuclei)
+    rbc_found = rbc_radius is not None and (
+        nucleus_radii.size == 0 or np.median(nucleus_radii) <= MAX_NUCLEUS_RATIO * rbc_radius)
+    if not rbc_found:
+        if nucleus_radii.size == 0:
+            return empty
+        rbc_radius = float(nucleus_radii.max())
+    labels = _cells(foreground, nuclei, rbc_radius)
+    return Detection(labels, scale, 2 * rbc_radius / scale, rbc_found)
+
+
+def _optical_density(work: np.ndarray) -> np.ndarray:
+    """Per-channel optical density relative to the image's background white (>= 0)."""
+    pixels = work.reshape(-1, 3)
+    white = np.maximum(np.percentile(pixels, 99, axis=0), 1.0).astype(np.float32)
+    return np.clip(np.log((white + 1.0) / (work.astype(np.float32) + 1.0)), 0.0, None)
+
+
+def _nuclear_threshold(stain: np.ndarray, candidates: np.ndarray) -> float:
+    """Otsu on the stain of the purple foreground, and well above the red cells' own level."""
+    values = stain[candidates]
+    if values.size < 16 or np.ptp(values) < 1e-3:
+        return float("inf")
+    otsu = float(filters.threshold_otsu(values))
+    rbc_level = float(np.median(values[values <= otsu]))
+    return max(otsu, NUCLEUS_CONTRAST * rbc_level, rbc_level + NUCLEUS_MARGIN)
+
+
+def _fill_round_holes(foreground: np.ndarray) -> np.ndarray:
+    """Fill the round holes (red-cell pallor), not the angular gaps between touching cells.
+
+    A hole is round if its area is at most ROUND_HOLE times that of its inscribed circle
+    (a disc: 1; the gap between four touching discs: 1.6; between three: 2.1).
+    """
+    holes, count = ndi.label(ndi.binary_fill_holes(foreground) & ~foreground)
+    if count == 0:
+        return foreground
+    index = np.arange(1, count + 1)
+    inner = ndi.maximum(ndi.distance_transform_edt(holes > 0), holes, index)
+    area = np.bincount(holes.ravel(), minlength=count + 1)[1:]
+    round_holes = np.concatenate([[False], area <= ROUND_HOLE * np.pi * inner**2])
+    return foreground | round_holes[holes]
+
+
+def _rbc_radius(foreground: np.ndarray, nuclei: np.ndarray) -> float | None:
+    """Area-weighted median inscribed-circle radius of the foreground's nucleus-free discs.
+
+    The foreground is cut into discs by a watershed on its distance transform; each disc's
+    radius is its distance maximum, so touching and overlapping red cells still count.
+    Regions far from disc-shaped (area outside DISC_AREA times their inscribed circle's:
+    smears, uneven background, blobs cut by the image border) are no ruler.
+    """
+    distance = ndi.distance_transform_edt(foreground)
+    peaks = feature.peak_local_max(distance, min_distance=2, threshold_abs=2.0, exclude_border=False)
+    if len(peaks) < 3:
+        return None
+    markers = np.zeros(foreground.shape, dtype=np.int32)
+    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
+    discs = segmentation.watershed(-distance, markers, mask=foreground)
+    index = np.arange(1, len(peaks) + 1)
+    radius = distance[tuple(peaks.T)]
+    area = np.bincount(discs.ravel(), minlength=len(peaks) + 1)[1:]
+    roundness = area / (np.pi * radius**2)
+    keep = ~np.isin(index, discs[_dilate(nuclei, 2.0)]) & (roundness >= DISC_AREA[0]) & (roundness <= DISC_AREA[1])
+    if keep.sum() < 3:
+        return None
+    order = np.argsort(radius[keep])
+    weights = np.cumsum(area[keep][order])
+    return float(radius[keep][order][np.searchsorted(weights, weights[-1] / 2)])
+
+
+def _nucleus_radii(nuclei: np.ndarray) -> np.ndarray:
+    """Equivalent radii of the nucleus blobs of at least MIN_NUCLEUS_PIXELS."""
+    areas = np.bincount(ndi.label(ndi.binary_fill_holes(nuclei))[0].ravel())[1:]
+    return np.sqrt(areas[areas >= MIN_NUCLEUS_PIXELS] / np.pi)
+
+
+def _cells(foreground: np.ndarray, nuclei: np.ndarray, rbc_radius: float) -> np.ndarray:
+    """One label per white cell: merged, split and size-filtered nuclei grown into cytoplasm."""
+    merged = ndi.binary_fill_holes(_close(nuclei, LOBE_GAP * rbc_radius))
+    merged = _open(merged, 0.2 * rbc_radius)
+    distance = ndi.distance_transform_edt(merged)
+    depth = SPLIT_DEPTH * rbc_radius
+    summits = morphology.reconstruction(np.maximum(distance - depth, 0), distance)
+    markers, _ = ndi.label(morphology.local_maxima(summits) & merged)
+    split = segmentation.watershed(-distance, markers, mask=merged)
+    min_area = np.pi * (MIN_NUCLEUS_RADIUS * rbc_radius) ** 2
+    for region in measure.regionprops(split):
+        if region.area < min_area or region.solidity < MIN_SOLIDITY:
+            split[region.slice][region.image] = 0
+    split, _, _ = segmentation.relabel_sequential(split)
+    count = int(split.max())
+    if count == 0:
+        return split.astype(np.int32)
+    # red cells compete with the nuclei for the foreground, as one extra label
+    fg_distance = ndi.distance_transform_edt(foreground)
+    rbc_zone = foreground & ~_dilate(split > 0, 0.5 * rbc_radius)
+    rbc_peaks = feature.peak_local_max(
+        np.where(rbc_zone, fg_distance, 0), min_distance=max(1, int(rbc_radius)),
+        threshold_abs=0.5 * rbc_radius, exclude_border=False,
+    )
+    markers = split.copy()
+    markers[tuple(rbc_peaks.T)] = count + 1
+    grown = segmentation.watershed(-fg_distance, markers, mask=foreground | (split > 0))
+    grown[(grown > count) | ~_dilate(split > 0, CYTOPLASM_RIM * rbc_radius)] = 0
+    return grown.astype(np.int32)
+
+
+def _dilate(mask: np.ndarray, radius: float) -> np.ndarray:
+    """Binary dilation by a disc, via the distance transform (fast for any radius)."""
+    return ndi.distance_transform_edt(~mask) <= radius
+
+
+def _erode(mask: np.ndarray, radius: float) -> np.ndarray:
+    """Binary erosion by a disc; the image border does not erode."""
+    return ndi.distance_transform_edt(mask) > radius
+
+
+def _close(mask: np.ndarray, radius: float) -> np.ndarray:
+    return _erode(_dilate(mask, radius), radius)
+
+
+def _open(mask: np.ndarray, radius: float) -> np.ndarray:
+    return _dilate(_erode(mask, radius), radius)
+
+
+def _normalise(rgb: np.ndarray, detection: Detection, region, factor: float) -> FoundCell:
+    """Cut one cell at full resolution, mask it onto black, rescale and centre it."""
+    height, width = rgb.shape[:2]
+    scale = detection.scale
+    min_row, min_col, max_row, max_col = region.bbox
+    x0, y0 = int(np.floor(min_col / scale)), int(np.floor(min_row / scale))
+    x1, y1 = min(width, int(np.ceil(max_col / scale))), min(height, int(np.ceil(max_row / scale)))
+    touches = min_row == 0 or min_col == 0 or max_row == detection.labels.shape[0] or (
+        max_col == detection.labels.shape[1])
+    crop = rgb[y0:y1, x0:x1]
+    mask = ndi.binary_fill_holes(region.image).astype(np.uint8) * 255
+    out_w, out_h = max(1, round((x1 - x0) * factor)), max(1, round((y1 - y0) * factor))
+    cell = np.asarray(Image.fromarray(crop).resize((out_w, out_h), Image.Resampling.BILINEAR))
+    alpha = np.asarray(Image.fromarray(mask).resize((out_w, out_h), Image.Resampling.BILINEAR))
+    cell = np.where((alpha >= 128)[..., None], cell, 0).astype(np.uint8)
+    return FoundCell(box=(x0, y0, x1 - x0, y1 - y0), canvas=to_canvas(cell), touches_border=bool(touches))
