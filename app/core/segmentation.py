@@ -43,8 +43,10 @@ benign ones; C-NMC canvases show blasts at a median 216 px and normal cells at 1
 216 / 1.45 = 149 and 176 / 1.25 = 141 (a bound: benign fields mix in larger granulocytes).
 At 7.5 um per red cell this is 20 px/um: blasts 10.8 um, normal lymphoid cells 8.8 um."""
 
-WORK_PIXELS = 300_000
-"""Detection runs on a copy of at most this many pixels; crops are cut at full resolution."""
+WORK_PIXELS = 150_000
+MAX_WORK_PIXELS = 1_000_000
+MIN_WORK_RBC_PX = 14.0
+"""Detection runs on a reduced copy (see `detect`); crops are cut at full resolution."""
 
 MIN_CONTRAST = 0.1
 """Images whose mean optical density spans less than this are blank."""
@@ -89,10 +91,14 @@ class Detection:
 
 
 def classify_input_kind(rgb: np.ndarray) -> InputKind:
-    """'crop_on_black' for a cell pre-segmented on black (mostly black, black frame), else 'field'."""
-    black = np.asarray(rgb)[..., :3].max(axis=-1) <= BLACK_LEVEL
-    frame = np.concatenate([black[0], black[-1], black[:, 0], black[:, -1]])
-    return "crop_on_black" if black.mean() >= 0.3 and frame.mean() >= 0.9 else "field"
+    """'crop_on_black' for a cell pre-segmented on black (black frame, mostly black), else 'field'."""
+    rgb = np.asarray(rgb)
+    frame = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])[..., :3]
+    if (frame.max(axis=-1) <= BLACK_LEVEL).mean() < 0.9:
+        return "field"
+    step = max(1, min(rgb.shape[:2]) // 200)
+    black = rgb[::step, ::step, :3].max(axis=-1) <= BLACK_LEVEL
+    return "crop_on_black" if black.mean() >= 0.3 else "field"
 
 
 def find_cells(rgb: np.ndarray, kind: InputKind | None = None) -> list[FoundCell]:
@@ -119,9 +125,25 @@ def central_cell(rgb: np.ndarray) -> FoundCell | None:
 
 
 def detect(rgb: np.ndarray) -> Detection:
-    """Label the white cells of a field image at working resolution and measure its red cells."""
+    """Label the white cells of a field image at working resolution and measure its red cells.
+
+    The working copy has at most WORK_PIXELS pixels; where its red cells come out smaller
+    than MIN_WORK_RBC_PX (a low-magnification field), detection reruns finer, up to
+    MAX_WORK_PIXELS.
+    """
     height, width = rgb.shape[:2]
     scale = min(1.0, float(np.sqrt(WORK_PIXELS / (height * width))))
+    detection = _detect_at(rgb, scale)
+    work_rbc = detection.rbc_diameter * scale
+    if detection.rbc_found and scale < 1.0 and work_rbc < MIN_WORK_RBC_PX:
+        finer = min(1.0, scale * MIN_WORK_RBC_PX / work_rbc, float(np.sqrt(MAX_WORK_PIXELS / (height * width))))
+        if finer > 1.2 * scale:
+            detection = _detect_at(rgb, finer)
+    return detection
+
+
+def _detect_at(rgb: np.ndarray, scale: float) -> Detection:
+    height, width = rgb.shape[:2]
     work = rgb
     if scale < 1.0:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
@@ -153,7 +175,7 @@ def detect(rgb: np.ndarray) -> Detection:
 
 def _optical_density(work: np.ndarray) -> np.ndarray:
     """Per-channel optical density relative to the image's background white (>= 0)."""
-    pixels = work.reshape(-1, 3)
+    pixels = work.reshape(-1, 3)[:: max(1, work.size // 3 // 50_000)]
     white = np.maximum(np.percentile(pixels, 99, axis=0), 1.0).astype(np.float32)
     return np.clip(np.log((white + 1.0) / (work.astype(np.float32) + 1.0)), 0.0, None)
 
@@ -219,33 +241,50 @@ def _nucleus_radii(nuclei: np.ndarray) -> np.ndarray:
 
 def _cells(foreground: np.ndarray, nuclei: np.ndarray, rbc_radius: float) -> np.ndarray:
     """One label per white cell: merged, split and size-filtered nuclei grown into cytoplasm."""
-    merged = ndi.binary_fill_holes(_close(nuclei, LOBE_GAP * rbc_radius))
-    merged = _open(merged, 0.2 * rbc_radius)
-    distance = ndi.distance_transform_edt(merged)
-    depth = SPLIT_DEPTH * rbc_radius
-    summits = morphology.reconstruction(np.maximum(distance - depth, 0), distance)
-    markers, _ = ndi.label(morphology.local_maxima(summits) & merged)
-    split = segmentation.watershed(-distance, markers, mask=merged)
-    min_area = np.pi * (MIN_NUCLEUS_RADIUS * rbc_radius) ** 2
-    for region in measure.regionprops(split):
-        if region.area < min_area or region.solidity < MIN_SOLIDITY:
-            split[region.slice][region.image] = 0
-    split, _, _ = segmentation.relabel_sequential(split)
+    split = _split_nuclei(nuclei, rbc_radius)
     count = int(split.max())
     if count == 0:
-        return split.astype(np.int32)
-    # red cells compete with the nuclei for the foreground, as one extra label
+        return split
+    # red cells compete with the nuclei for the foreground near them, as one extra label
     fg_distance = ndi.distance_transform_edt(foreground)
-    rbc_zone = foreground & ~_dilate(split > 0, 0.5 * rbc_radius)
+    near = ndi.distance_transform_edt(split == 0)
+    rbc_zone = foreground & (near > 0.5 * rbc_radius) & (near <= (CYTOPLASM_RIM + 1.5) * rbc_radius)
     rbc_peaks = feature.peak_local_max(
         np.where(rbc_zone, fg_distance, 0), min_distance=max(1, int(rbc_radius)),
         threshold_abs=0.5 * rbc_radius, exclude_border=False,
     )
     markers = split.copy()
     markers[tuple(rbc_peaks.T)] = count + 1
-    grown = segmentation.watershed(-fg_distance, markers, mask=foreground | (split > 0))
-    grown[(grown > count) | ~_dilate(split > 0, CYTOPLASM_RIM * rbc_radius)] = 0
+    zone = (foreground | (split > 0)) & (near <= (CYTOPLASM_RIM + 1.5) * rbc_radius)
+    grown = segmentation.watershed(-fg_distance, markers, mask=zone)
+    grown[(grown > count) | (near > CYTOPLASM_RIM * rbc_radius)] = 0
     return grown.astype(np.int32)
+
+
+def _split_nuclei(nuclei: np.ndarray, rbc_radius: float) -> np.ndarray:
+    """Label one nucleus per cell: lobes merged, touching nuclei split, debris dropped.
+
+    Touching nuclei are split by a watershed on the distance transform from its h-maxima
+    (peaks that rise SPLIT_DEPTH red-cell radii above the saddle to any higher peak).
+    """
+    merged = ndi.binary_fill_holes(_close(nuclei, LOBE_GAP * rbc_radius))
+    merged = _open(merged, 0.2 * rbc_radius)
+    distance = ndi.distance_transform_edt(merged)
+    blobs, _ = ndi.label(merged)
+    markers = np.zeros(merged.shape, dtype=np.int32)
+    depth = SPLIT_DEPTH * rbc_radius
+    for index, window in enumerate(ndi.find_objects(blobs), start=1):
+        blob = blobs[window] == index
+        local = np.where(blob, distance[window], 0.0)
+        summits = morphology.reconstruction(np.maximum(local - depth, 0.0), local)
+        peaks, count = ndi.label(morphology.local_maxima(summits) & blob)
+        markers[window][peaks > 0] = peaks[peaks > 0] + markers.max()
+    split = segmentation.watershed(-distance, markers, mask=merged)
+    min_area = np.pi * (MIN_NUCLEUS_RADIUS * rbc_radius) ** 2
+    for region in measure.regionprops(split):
+        if region.area < min_area or region.solidity < MIN_SOLIDITY:
+            split[region.slice][region.image] = 0
+    return segmentation.relabel_sequential(split)[0].astype(np.int32)
 
 
 def _dilate(mask: np.ndarray, radius: float) -> np.ndarray:
