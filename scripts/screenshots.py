@@ -4,7 +4,7 @@
 
 Uses a throw-away case database and settings, the bundled model and the demo case:
 classifies it, reviews a few cells with the same keys a technician uses, selects a cell and
-saves `main_window.png`; then does the same for whole-field images (`field_view.png`).
+saves `main_window.png`; then does the same for a whole-field image (`field_view.png`).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from app.gui.main_window import MainWindow  # noqa: E402
 from app.gui.settings import Settings, apply_theme  # noqa: E402
 
 FIELDS = REPO.parent / "shared" / "data" / "fields_taleqani" / "Original"
-FIELD_IMAGES = ("Pre/WBC-Malignant-Pre-468.jpg", "Benign/WBC-Benign-440.jpg")
-"""Field images for the field screenshot (the first one is shown)."""
+FIELD_IMAGE = "Pre/WBC-Malignant-Pre-468.jpg"
+"""A 224x224 field of a pre-B ALL smear, crowded with blasts."""
 SIZE = (1600, 960)
 
 
@@ -51,12 +51,10 @@ def main() -> int:
             window.resize(*SIZE)
             window.show()
             shoot_demo_case(window, app, args.out / "main_window.png")
-            fields = work / "smear_fields"
-            fields.mkdir()
-            for name in FIELD_IMAGES:
-                if (FIELDS / name).is_file():
-                    shutil.copy(FIELDS / name, fields / Path(name).name)
-            if any(fields.iterdir()):
+            if (FIELDS / FIELD_IMAGE).is_file():
+                fields = work / "smear_fields"
+                fields.mkdir()
+                shutil.copy(FIELDS / FIELD_IMAGE, fields)
                 shoot_field_case(window, app, fields, args.out / "field_view.png")
             window.close()
     return 0
@@ -75,13 +73,19 @@ def shoot_demo_case(window: MainWindow, app: QApplication, out: Path) -> None:
 
 
 def shoot_field_case(window: MainWindow, app: QApplication, folder: Path, out: Path) -> None:
-    """A case of whole-field images, a cell of the first field selected."""
+    """A case of one whole-field image in image order, the cell nearest its centre selected."""
     window.open_paths([folder])
     wait_for_batch(window, app)
-    window.filter_actions["all"].trigger()
     window.sort_actions["position"].trigger()
+    model = window.model
+    image = window.store.list_images(window.case.id)[0]
+
+    def off_centre(row: int) -> float:
+        x, y, width, height = model.record(row).box
+        return abs(x + width / 2 - image.width / 2) + abs(y + height / 2 - image.height / 2)
+
+    window.gallery.setCurrentIndex(model.index(min(range(model.rowCount()), key=off_centre)))
     window.gallery.setFocus()
-    QTest.keyClick(window.gallery, Qt.Key.Key_Right)
     save(window, app, out)
 
 

@@ -5,16 +5,17 @@ import shutil
 import sys
 import time
 import types
+import zipfile
 
 import pytest
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
+from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox, QTableWidget
 
 from app.core.store import CaseStore, NewCell
 from app.gui.gallery import RECORD_ROLE
-from app.gui.help import about_html
+from app.gui.help import ShortcutsDialog, about_html
 from app.gui.main_window import MainWindow
 from app.gui.settings import Settings, SettingsDialog, apply_theme
 from conftest import DEMO_CASE
@@ -202,7 +203,7 @@ def test_cancel_then_resume_after_restart_does_no_work_twice(qtbot, make_window,
 def test_closing_mid_batch_waits_for_the_worker_and_keeps_what_was_stored(qtbot, make_window, store):
     window = make_window()
     window.open_paths([DEMO_CASE])
-    assert window.is_busy()
+    assert window.is_busy() and window.progress_bar.isVisible() and window.cancel_button.isVisible()
     window.close()
     assert window.pool.activeThreadCount() == 0
     for image in store.list_images(window.case.id):  # every stored image is whole
@@ -318,7 +319,16 @@ def test_export_report_calls_the_report_writer_or_says_it_is_missing(qtbot, make
     qtbot.keyClick(window.gallery, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
     assert calls == [(store, window.case.id, tmp_path / "out.xlsx")]
 
+    monkeypatch.delitem(sys.modules, "app.core.report")  # the real writer, end to end
+    window.export_action.trigger()
+    assert zipfile.is_zipfile(tmp_path / "out.xlsx") and not messages(window)
 
-def test_about_names_versions_and_the_training_data(make_window):
-    text = about_html(make_window().card)
+
+def test_help_names_versions_training_data_and_every_shortcut(make_window):
+    window = make_window()
+    text = about_html(window.card)
     assert "BlastScan" in text and "PySide6" in text and "C-NMC 2019" in text and "CC BY 3.0" in text
+    table = ShortcutsDialog(window.menuBar().actions()[0].menu().actions() + list(window.decision_actions.values()),
+                            window).findChild(QTableWidget)
+    rows = {table.item(row, 0).text(): table.item(row, 1).text() for row in range(table.rowCount())}
+    assert rows["Blast (B)"] == "B" and rows["Open Folder…"] == "Ctrl+O" and rows["Export Report…"] == "Ctrl+E"

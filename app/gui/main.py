@@ -6,9 +6,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app import __version__
+from app.core.resources import resources_dir
 from app.core.store import CaseStore, StoreError
 from app.gui.main_window import MainWindow
 from app.gui.settings import APPLICATION, ORGANISATION, Settings, apply_theme
@@ -23,6 +25,7 @@ def run(paths: Sequence[str | Path]) -> int:
     app.setOrganizationName(ORGANISATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationVersion(__version__)
+    app.setWindowIcon(QIcon(str(resources_dir() / "icons" / "blastscan.png")))
     settings = Settings()
     apply_theme(app, settings.theme)
     try:

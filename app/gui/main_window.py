@@ -138,6 +138,11 @@ class MainWindow(QMainWindow):
         if case_id is not None and any(case.id == case_id for case in self.store.list_cases()):
             self.open_case(case_id)
 
+    def _case_clicked(self, item: QListWidgetItem) -> None:
+        case_id = item.data(Qt.ItemDataRole.UserRole)
+        if self.case is None or self.case.id != case_id:
+            self.open_case(case_id)
+
     def choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open a folder of smear images")
         if folder:
@@ -471,7 +476,7 @@ class MainWindow(QMainWindow):
     def _build_widgets(self) -> None:
         self.cases = QListWidget()
         self.cases.setWordWrap(True)
-        self.cases.itemClicked.connect(lambda item: self.open_case(item.data(Qt.ItemDataRole.UserRole)))
+        self.cases.itemClicked.connect(self._case_clicked)
         self.header = CaseDetails()
         self.header.changed.connect(self._edit_case)
         left = _column(QLabel("<b>Cases</b>"), (self.cases, 1), self.header)
@@ -484,8 +489,9 @@ class MainWindow(QMainWindow):
             filter_bar.addWidget(button)
         filter_bar.addStretch(1)
         sort_button = QToolButton()
-        sort_button.setText("Sort")
+        sort_button.setText("Sort ▾")
         sort_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        sort_button.setStyleSheet("QToolButton::menu-indicator { image: none; }")
         sort_button.addActions(list(self.sort_actions.values()))
         filter_bar.addWidget(sort_button)
         self.gallery = GalleryView()

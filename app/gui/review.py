@@ -177,6 +177,8 @@ class ReviewPanel(QWidget):
             layout.addWidget(title)
             layout.addWidget(view, 1)
             splitter.addWidget(column)
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 3)
         buttons = QHBoxLayout()
         for action in decision_actions:
             button = QToolButton()
