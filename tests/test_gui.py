@@ -22,6 +22,7 @@ from conftest import DEMO_CASE
 
 BATCH_TIMEOUT_MS = 120_000
 FIELD_IMAGE = "fields_taleqani/Original/Pre/WBC-Malignant-Pre-468.jpg"
+CTRL = Qt.KeyboardModifier.ControlModifier
 
 
 @pytest.fixture
@@ -115,13 +116,14 @@ def test_drop_classify_review_with_keys_undo_and_reopen(qtbot, make_window, stor
     assert window.gallery.currentIndex().row() == 3  # each decision moved on
     assert window.model.index(0).data(RECORD_ROLE).decision == "blast"  # the tile shows it
 
-    qtbot.keyClick(window.gallery, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(window.gallery, Qt.Key.Key_Z, CTRL)
     assert store.get_cell(cells[2]).decision is None
     assert window.gallery.currentIndex().row() == 2  # undo shows the cell it changed
-    qtbot.keyClick(window.gallery, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClick(window.gallery, Qt.Key.Key_Z, CTRL | Qt.KeyboardModifier.ShiftModifier)
     assert store.get_cell(cells[2]).decision == "unsure"
-    qtbot.keyClick(window.gallery, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
-    assert [change.new for change in store.decision_history(case.id)] == ["blast", "normal", "unsure", None, "unsure", None]
+    qtbot.keyClick(window.gallery, Qt.Key.Key_Z, CTRL)
+    history = [change.new for change in store.decision_history(case.id)]
+    assert history == ["blast", "normal", "unsure", None, "unsure", None]
     qtbot.keyClick(window.gallery, Qt.Key.Key_Left)
     assert window.gallery.currentIndex().row() == 1
     assert "PySide6.QtNetwork" not in sys.modules  # offline: nothing here can reach a network
@@ -191,7 +193,8 @@ def test_cancel_then_resume_after_restart_does_no_work_twice(qtbot, make_window,
     with CaseStore.open() as restarted:
         again = make_window(restarted)
         second = classify(qtbot, again, again.open_last_case)
-        assert (second.skipped, second.classified, second.cancelled) == (first.classified, total - first.classified, False)
+        assert (second.skipped, second.classified, second.cancelled) == (first.classified, total - first.classified,
+                                                                         False)
         images = restarted.list_images(case_id)
         assert len(images) == total and len({image.path for image in images}) == total
         assert {image.path: image.id for image in images if image.path in kept} == kept  # not redone
@@ -316,7 +319,7 @@ def test_export_report_calls_the_report_writer_or_says_it_is_missing(qtbot, make
                         types.SimpleNamespace(write_report=lambda *args: calls.append(args)))
     monkeypatch.setattr("app.gui.main_window.QFileDialog.getSaveFileName",
                         lambda *args, **kwargs: (str(tmp_path / "out.xlsx"), ""))
-    qtbot.keyClick(window.gallery, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(window.gallery, Qt.Key.Key_E, CTRL)
     assert calls == [(store, window.case.id, tmp_path / "out.xlsx")]
 
     monkeypatch.delitem(sys.modules, "app.core.report")  # the real writer, end to end

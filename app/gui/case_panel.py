@@ -109,7 +109,8 @@ class SummaryPanel(QGroupBox):
             self.sign_off_button.setEnabled(False)
             self.status.setText("")
             return
-        self.counts["images"].setText(f"{summary.images}" + (f" ({summary.errors} unreadable)" if summary.errors else ""))
+        unreadable = f" ({summary.errors} unreadable)" if summary.errors else ""
+        self.counts["images"].setText(f"{summary.images}{unreadable}")
         self.counts["cells"].setText(str(summary.cells))
         self.counts["calls"].setText(
             f"<span style='color:#d32f2f'>{summary.flagged} flagged</span>, "

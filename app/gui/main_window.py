@@ -11,7 +11,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QEvent, QMimeData, QModelIndex, QSize, Qt, QThreadPool, QTimer, Signal, Slot
+from PySide6.QtCore import (
+    QCoreApplication, QEvent, QMimeData, QModelIndex, QSize, Qt, QThreadPool, QTimer, Signal, Slot,
+)
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
@@ -191,13 +193,13 @@ class MainWindow(QMainWindow):
         if not self._from_current_worker():
             return
         now = time.monotonic()
-        if self._eta_start is None:
+        if self._eta_start is None and path:  # the rate is timed from the first stored image on
             self._eta_start = (now, done)
-        started, first = self._eta_start
         self.progress_bar.setRange(0, max(total, 1))
         self.progress_bar.setValue(done)
         eta = ""
-        if done > first and done < total:
+        if self._eta_start is not None and self._eta_start[1] < done < total:
+            started, first = self._eta_start
             eta = f" · about {_duration((now - started) / (done - first) * (total - done))} left"
         if not self.worker.cancelled:
             self.progress_text.setText(f"Classifying {done} / {total} images{eta}")
@@ -440,7 +442,8 @@ class MainWindow(QMainWindow):
         self.filter_actions = self._choice_actions(FILTERS, self._set_filter, "Ctrl+{}")
         self.sort_actions = self._choice_actions(SORTS, self._set_sort)
         self.about_action = action("&About BlastScan", self.show_about)
-        self.shortcuts_action = action("&Keyboard Shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents)
+        self.shortcuts_action = action("&Keyboard Shortcuts", self.show_shortcuts,
+                                       QKeySequence.StandardKey.HelpContents)
 
     def _choice_actions(self, choices: dict[str, str], slot, shortcut: str | None = None) -> dict[str, QAction]:
         """Checkable actions, one of which is on (the first at start)."""

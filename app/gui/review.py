@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QAction, QBrush, QColor, QImage, QMouseEvent, QPainter, QPen, QPixmap, QUndoCommand, QWheelEvent
+from PySide6.QtGui import (
+    QAction, QBrush, QColor, QImage, QMouseEvent, QPainter, QPen, QPixmap, QUndoCommand, QWheelEvent,
+)
 from PySide6.QtWidgets import (
     QGraphicsRectItem,
     QGraphicsScene,
