@@ -17,12 +17,11 @@ from PySide6.QtCore import QObject, QRunnable, Signal
 from app.core.cells import CellFinder
 from app.core.classifier import Classifier, ClassifierError
 from app.core.pipeline import classify_case
-from app.core.segmentation import InputKind, find_cells
 from app.core.store import CaseStore, StoreError
 
 log = logging.getLogger(__name__)
 
-_SEGMENTATION_KINDS: dict[str | None, InputKind | None] = {None: None, "crop": "crop_on_black", "field": "field"}
+_SEGMENTATION_KINDS: dict[str | None, str | None] = {None: None, "crop": "crop_on_black", "field": "field"}
 """The case's input kind (store) as the segmentation's: None detects it per image."""
 
 
@@ -58,7 +57,7 @@ class ClassifyWorker(QRunnable):
         self.case_id = case_id
         self._store, self._paths = store, list(paths)
         self._model_dir, self._tta, self._threshold = model_dir, tta, threshold
-        self._cell_finder = cell_finder(input_kind)
+        self._input_kind = input_kind
         self._cancel = threading.Event()
 
     def cancel(self) -> None:
@@ -77,7 +76,7 @@ class ClassifyWorker(QRunnable):
                 self.case_id,
                 self._paths,
                 classifier,
-                self._cell_finder,
+                cell_finder(self._input_kind),
                 progress=lambda done, total, path: self.signals.progress.emit(done, total, str(path or "")),
                 is_cancelled=self._cancel.is_set,
                 threshold=self._threshold,
@@ -102,7 +101,13 @@ class ClassifyWorker(QRunnable):
 
 
 def cell_finder(input_kind: str | None) -> CellFinder:
-    """The segmentation for a case's input kind (None: detected per image)."""
+    """The segmentation for a case's input kind (None: detected per image).
+
+    Segmentation is imported here, on the worker's thread: it is slow to import, and the
+    window must open fast.
+    """
+    from app.core.segmentation import find_cells
+
     kind = _SEGMENTATION_KINDS[input_kind]
     if kind is None:
         return find_cells
