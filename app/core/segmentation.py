@@ -38,12 +38,12 @@ CANVAS_RBC_PX = 150.0
 """Red-cell diameter on the canvas, in pixels.
 
 Calibrated on fields_taleqani (bench/scale_calibration.py): a white cell there measures a
-median 1.45 red-cell diameters (equivalent diameter) in the blast fields and 1.25 in the
+median 1.46 red-cell diameters (equivalent diameter) in the blast fields and 1.27 in the
 benign ones; C-NMC canvases show blasts at a median 216 px and normal cells at 176 px, so
-216 / 1.45 = 149 and 176 / 1.25 = 141 (a bound: benign fields mix in larger granulocytes).
+216 / 1.46 = 148, and 176 / 1.27 = 139 is a lower bound (benign fields mix in granulocytes).
 At 7.5 um per red cell this is 20 px/um: blasts 10.8 um, normal lymphoid cells 8.8 um."""
 
-WORK_PIXELS = 150_000
+WORK_PIXELS = 100_000
 MAX_WORK_PIXELS = 1_000_000
 MIN_WORK_RBC_PX = 14.0
 """Detection runs on a reduced copy (see `detect`); crops are cut at full resolution."""
@@ -116,12 +116,18 @@ def find_cells(rgb: np.ndarray, kind: InputKind | None = None) -> list[FoundCell
 
 
 def central_cell(rgb: np.ndarray) -> FoundCell | None:
-    """The white cell nearest the image centre (e.g. a pbc_normal_other crop), or None."""
-    cells = find_cells(rgb, kind="field")
+    """The canvas of the white cell nearest the centre of a single-cell crop that keeps its
+    background (e.g. pbc_normal_other), or None: for adding such cells to training."""
+    return nearest_to_centre(find_cells(rgb, kind="field"), rgb.shape)
+
+
+def nearest_to_centre(cells: list[FoundCell], shape: tuple[int, ...]) -> FoundCell | None:
+    """The cell whose box centre is nearest the centre of an image of this shape, or None."""
     if not cells:
         return None
-    centre = np.array([rgb.shape[1], rgb.shape[0]]) / 2
-    return min(cells, key=lambda c: np.hypot(*(np.array(c.box[:2]) + np.array(c.box[2:]) / 2 - centre)))
+    centre_x, centre_y = shape[1] / 2, shape[0] / 2
+    return min(cells, key=lambda cell: np.hypot(
+        cell.box[0] + cell.box[2] / 2 - centre_x, cell.box[1] + cell.box[3] / 2 - centre_y))
 
 
 def detect(rgb: np.ndarray) -> Detection:
@@ -147,7 +153,8 @@ def _detect_at(rgb: np.ndarray, scale: float) -> Detection:
     work = rgb
     if scale < 1.0:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        work = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BOX))
+        image = Image.fromarray(rgb)
+        work = np.asarray(image.reduce(max(1, int(1 / scale) - 1)).resize(size, Image.Resampling.BOX))
     empty = Detection(np.zeros(work.shape[:2], dtype=np.int32), scale, CANVAS_RBC_PX, False)
     od = _optical_density(work)
     density = od.mean(axis=-1)
@@ -216,7 +223,7 @@ def _rbc_radius(foreground: np.ndarray, nuclei: np.ndarray) -> float | None:
     """
     distance = ndi.distance_transform_edt(foreground)
     peaks = feature.peak_local_max(distance, min_distance=2, threshold_abs=2.0, exclude_border=False)
-    if len(peaks) < 3:
+    if len(peaks) == 0:
         return None
     markers = np.zeros(foreground.shape, dtype=np.int32)
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
@@ -225,8 +232,8 @@ def _rbc_radius(foreground: np.ndarray, nuclei: np.ndarray) -> float | None:
     radius = distance[tuple(peaks.T)]
     area = np.bincount(discs.ravel(), minlength=len(peaks) + 1)[1:]
     roundness = area / (np.pi * radius**2)
-    keep = ~np.isin(index, discs[_dilate(nuclei, 2.0)]) & (roundness >= DISC_AREA[0]) & (roundness <= DISC_AREA[1])
-    if keep.sum() < 3:
+    keep = ~np.isin(index, discs[ndi.binary_dilation(nuclei, iterations=2)]) & (roundness >= DISC_AREA[0]) & (roundness <= DISC_AREA[1])
+    if not keep.any():
         return None
     order = np.argsort(radius[keep])
     weights = np.cumsum(area[keep][order])
