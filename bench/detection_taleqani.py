@@ -20,8 +20,11 @@ strict one-to-one rule counts against every extra detection; so a lenient score 
 too: a detection is right if its centroid lies in the reference mask (many-to-one), and a
 reference cell is found if any detection matches it by the rule above.
 
-32 of the 50 Pro references are (nearly) empty although their fields show blasts: images
-whose reference holds no cell are left out of the scores and counted on their own.
+The Pro references are unusable: 39 of 50 hold no cell at this rule (the authors'
+segmentation failed on that class: only red-cell edge fragments are kept) although every
+field shows blasts.  Pro is therefore not scored; for every class the number of fields with
+at least one detection is given (each field holds one or more white cells), and 'all' is
+Benign + Early + Pre.  Fields of a scored class whose reference is empty are not scored.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from app.core.segmentation import detect  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "fields_taleqani"
 CLASSES = ("Benign", "Early", "Pre", "Pro")
+SCORED = ("Benign", "Early", "Pre")
 REF_MIN_AREA = 60
 REF_MIN_GREEN = 85
 SCALE_BAR = (185, 200)
@@ -100,11 +104,12 @@ def main() -> None:
                         help="reference components need this median green (noise is dark magenta)")
     args = parser.parse_args()
     # per class: one-to-one matches, reference cells found, detections centred in the reference,
-    # reference cells, detections, images scored, images with empty reference, images with a detection
+    # reference cells, detections, images scored, images with empty reference, images with a
+    # detection, all detections
     totals = {}
     per_image = []
     for name in CLASSES:
-        counts = np.zeros(8, dtype=int)
+        counts = np.zeros(9, dtype=int)
         for path in sorted((DATA / "Original" / name).glob("*.jpg")):
             original = np.asarray(Image.open(path).convert("RGB"))
             segmented = np.asarray(Image.open(DATA / "Segmented" / name / path.name).convert("RGB"))
@@ -114,18 +119,25 @@ def main() -> None:
                 raise SystemExit(f"{path.name}: expected detection at full resolution")
             detected = without_scale_bar(detection.labels.copy())
             n_det, n_ref = int(detected.max()), int(reference.max())
-            counts[7] += int(n_det > 0)
+            counts[7:] += (int(n_det > 0), n_det)
             if n_ref == 0:
                 counts[6] += 1
                 continue
             one_to_one, found, centred = match(detected, reference)
             counts[:6] += (one_to_one, found, centred, n_ref, n_det, 1)
-            per_image.append((2 * one_to_one - n_ref - n_det, f"{name}/{path.name}", one_to_one, n_ref, n_det))
+            score = 2 * one_to_one - n_ref - n_det
+            per_image.append((score, f"{name}/{path.name}", one_to_one, n_ref, n_det))
         totals[name] = counts
     print("class    strict recall / precision      lenient recall / precision     "
           "scored  empty-ref  fields with a detection")
-    for name, c in [*totals.items(), ("all", sum(totals.values()))]:
-        print(f"{name:7s}  {c[0] / max(1, c[3]):.3f} ({c[0]}/{c[3]}) / {c[0] / max(1, c[4]):.3f} ({c[0]}/{c[4]})"
+    scored = [totals[name] for name in SCORED]
+    for name, c in [*totals.items(), ("all", sum(scored))]:
+        if name not in (*SCORED, "all"):
+            print(f"{name:7s}  (reference unusable: not scored)  {c[8]} detections in {c[5] + c[6]} fields,"
+                  f" fields with a detection {c[7]}/{c[5] + c[6]}")
+            continue
+        print(f"{name:7s}  {c[0] / max(1, c[3]):.3f} ({c[0]}/{c[3]}) / "
+              f"{c[0] / max(1, c[4]):.3f} ({c[0]}/{c[4]})"
               f"  {c[1] / max(1, c[3]):.3f} / {c[2] / max(1, c[4]):.3f}"
               f"  {c[5]:4d}  {c[6]:4d}  {c[7]}/{c[5] + c[6]}")
     for _, image, one_to_one, n_ref, n_det in sorted(per_image)[:args.show]:

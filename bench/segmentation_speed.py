@@ -47,7 +47,8 @@ def main() -> None:
             find_cells(rgb)
             times.append(time.perf_counter() - start)
         detection = detect(rgb)
-        print(f"{name} as {rgb.shape[1]}x{rgb.shape[0]}: {len(cells)} cells, red cell {detection.rbc_diameter:.0f} px, "
+        print(f"{name} as {rgb.shape[1]}x{rgb.shape[0]}: {len(cells)} cells, "
+              f"red cell {detection.rbc_diameter:.0f} px, "
               f"working copy {detection.labels.shape[1]}x{detection.labels.shape[0]}: "
               f"median {statistics.median(times):.3f} s/field (min {min(times):.3f}, max {max(times):.3f}, "
               f"{args.repeats} runs)")

@@ -89,7 +89,8 @@ def assert_canvas(cell) -> None:
 
 
 def test_cnmc_crop_is_recognised_and_used_as_it_is(shared_data):
-    for path in sorted((shared_data / "cnmc" / "all").iterdir())[:2] + sorted((shared_data / "cnmc" / "hem").iterdir())[:2]:
+    cnmc = shared_data / "cnmc"
+    for path in sorted((cnmc / "all").iterdir())[:2] + sorted((cnmc / "hem").iterdir())[:2]:
         rgb = rgb_of(path)
         assert classify_input_kind(rgb) == "crop_on_black"
         cells = find_cells(rgb)
@@ -101,8 +102,9 @@ def test_cnmc_crop_is_recognised_and_used_as_it_is(shared_data):
 
 
 def test_fields_and_crops_with_background_are_fields(shared_data):
-    assert classify_input_kind(rgb_of(shared_data / "fields_taleqani" / "Original" / TALEQANI_FIELDS[0])) == "field"
-    assert classify_input_kind(rgb_of(next((shared_data / "pbc_normal_other" / "monocyte").glob("*.jpg")))) == "field"
+    field = rgb_of(shared_data / "fields_taleqani" / "Original" / TALEQANI_FIELDS[0])
+    crop = rgb_of(next((shared_data / "pbc_normal_other" / "monocyte").glob("*.jpg")))
+    assert classify_input_kind(field) == classify_input_kind(crop) == "field"
 
 
 @pytest.mark.parametrize("name", TALEQANI_FIELDS)
@@ -197,7 +199,8 @@ def test_scale_follows_the_red_cells_not_the_pixels(shared_data):
     larger = np.asarray(Image.fromarray(rgb).resize((672, 672), Image.Resampling.BICUBIC))
 
     def sizes(image):
-        return sorted((cell.canvas.max(axis=-1) > 0).sum() for cell in find_cells(image) if not cell.touches_border)
+        cells = [cell for cell in find_cells(image) if not cell.touches_border]
+        return sorted((cell.canvas.max(axis=-1) > 0).sum() for cell in cells)
 
     small, large = sizes(rgb), sizes(larger)
     assert small and len(small) == len(large)

@@ -1,22 +1,25 @@
 """Find the white cells in an image and normalise each like the C-NMC training data.
 
-A crop already segmented onto black is used as it is.  Any other image (a whole field, or a
-single-cell crop that keeps its red-cell background) goes through one detector:
+A crop already segmented onto black (like C-NMC) is used as it is (`whole_image_as_cell`).
+Any other image, a whole field or a single-cell crop that keeps its red-cell background,
+goes through one detector (`detect`), every length in it relative to the image's red cells:
 
-1. work at a reduced resolution (at most WORK_PIXELS pixels);
+1. a working copy of at most WORK_PIXELS pixels (finer for low-magnification fields);
 2. optical density relative to the image's own background white;
-3. foreground (cells vs background) by Otsu on the mean optical density;
-4. nuclei by Otsu on a nuclear-stain channel (green minus half the red optical density:
-   purple nuclei absorb green far more than red; pink or grey-blue red cells do not);
-5. the red-cell diameter, the image's ruler, from the inscribed-circle radius of the
-   foreground blobs that hold no nucleus;
+3. foreground (cells) by multi-Otsu on the mean optical density, red-cell pallor filled;
+4. nuclei by Otsu on a nuclear-stain channel (green minus half the red optical density):
+   purple nuclei absorb green far more than red; pink or grey-blue red cells do not;
+5. the ruler: the red-cell diameter, from the inscribed circles of the nucleus-free
+   foreground (falls back to the largest nucleus without red cells);
 6. nuclear lobes merged by a closing, touching nuclei split by a watershed on the distance
-   transform, debris and platelets rejected by size relative to the red-cell diameter;
-7. each nucleus grown into its cytoplasm by a watershed over the foreground in which red
-   cells compete as markers, limited to a rim relative to the red-cell diameter.
+   transform from its h-maxima, debris, platelets and ragged clumps rejected by size and
+   solidity;
+7. each nucleus grown into its cytoplasm by a watershed over the foreground in which the
+   red cells compete as markers, at most a rim beyond the nucleus.
 
-Scale rule: every cell is rescaled so that a red cell of its image would measure
-CANVAS_RBC_PX pixels on the 450 px canvas (see CANVAS_RBC_PX for the calibration).
+Each cell is then cut from the full-resolution image, masked onto black, rescaled so that a
+red cell of its image would measure CANVAS_RBC_PX on the canvas, and centred on a 450 px
+canvas.  `central_cell` gives the labelled cell of a pbc_normal_other-like crop.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ debris or a platelet; the cytoplasm reaches at most CYTOPLASM_RIM beyond the nuc
 
 ROUND_HOLE = 1.5
 DISC_AREA = (0.6, 2.0)
+"""Shape limits (area over inscribed-circle area) of a red-cell pallor hole and of a red cell."""
 
 MIN_SOLIDITY = 0.75
 """A nucleus (lobes merged) is compact; ragged stained blobs are red-cell clumps."""
@@ -77,7 +81,6 @@ MAX_NUCLEUS_RATIO = 3.0
 """Without red cells, or when the median nucleus is over MAX_NUCLEUS_RATIO red-cell radii
 (the red cells were missed), the largest nucleus (of at least MIN_NUCLEUS_PIXELS) is taken
 as one red cell: lymphocyte nuclei are about that size."""
-
 
 
 @dataclass(frozen=True)
@@ -102,16 +105,18 @@ def classify_input_kind(rgb: np.ndarray) -> InputKind:
 
 
 def find_cells(rgb: np.ndarray, kind: InputKind | None = None) -> list[FoundCell]:
-    """Every white cell of an RGB uint8 image as a normalised 450x450 canvas, in reading order."""
+    """Every white cell of an H x W x 3 uint8 RGB image as a normalised canvas, top to bottom.
+
+    `kind` overrides the automatic `classify_input_kind`.
+    """
     rgb = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8)[..., :3])
     kind = kind or classify_input_kind(rgb)
     if kind == "crop_on_black":
         return whole_image_as_cell(rgb)
     detection = detect(rgb)
     factor = CANVAS_RBC_PX / detection.rbc_diameter
-    cells = []
-    for region in measure.regionprops(detection.labels):
-        cells.append(_normalise(rgb, detection, region, factor))
+    cells = [_normalise(rgb, detection, region.slice, region.image, factor)
+             for region in measure.regionprops(detection.labels)]
     return sorted(cells, key=lambda cell: (cell.box[1] + cell.box[3] // 2, cell.box[0]))
 
 
@@ -142,13 +147,15 @@ def detect(rgb: np.ndarray) -> Detection:
     detection = _detect_at(rgb, scale)
     work_rbc = detection.rbc_diameter * scale
     if detection.rbc_found and scale < 1.0 and work_rbc < MIN_WORK_RBC_PX:
-        finer = min(1.0, scale * MIN_WORK_RBC_PX / work_rbc, float(np.sqrt(MAX_WORK_PIXELS / (height * width))))
+        finer = min(1.0, scale * MIN_WORK_RBC_PX / work_rbc,
+                    float(np.sqrt(MAX_WORK_PIXELS / (height * width))))
         if finer > 1.2 * scale:
             detection = _detect_at(rgb, finer)
     return detection
 
 
 def _detect_at(rgb: np.ndarray, scale: float) -> Detection:
+    """`detect` on a working copy scaled by `scale` (<= 1)."""
     height, width = rgb.shape[:2]
     work = rgb
     if scale < 1.0:
@@ -162,7 +169,8 @@ def _detect_at(rgb: np.ndarray, scale: float) -> Detection:
         return empty
     stain = filters.gaussian(od[..., 1] - 0.5 * od[..., 0], sigma=1.0)
     # the 99th percentile cap keeps black debris and labels from skewing the levels
-    levels = filters.threshold_multiotsu(np.minimum(density, np.percentile(density, 99)), classes=3, nbins=128)
+    capped = np.minimum(density, np.percentile(density, 99))
+    levels = filters.threshold_multiotsu(capped, classes=3, nbins=128)
     foreground = density > FOREGROUND_FRACTION * levels[0]
     # nuclei absorb green most, red well (unlike red text), blue little (unlike black debris)
     purple = foreground & (od[..., 0] >= 0.2 * od[..., 1]) & (od[..., 2] <= 0.6 * od[..., 1])
@@ -232,7 +240,8 @@ def _rbc_radius(foreground: np.ndarray, nuclei: np.ndarray) -> float | None:
     radius = distance[tuple(peaks.T)]
     area = np.bincount(discs.ravel(), minlength=len(peaks) + 1)[1:]
     roundness = area / (np.pi * radius**2)
-    keep = ~np.isin(index, discs[ndi.binary_dilation(nuclei, iterations=2)]) & (roundness >= DISC_AREA[0]) & (roundness <= DISC_AREA[1])
+    keep = (~np.isin(index, discs[ndi.binary_dilation(nuclei, iterations=2)])
+            & (roundness >= DISC_AREA[0]) & (roundness <= DISC_AREA[1]))
     if not keep.any():
         return None
     order = np.argsort(radius[keep])
@@ -312,19 +321,24 @@ def _open(mask: np.ndarray, radius: float) -> np.ndarray:
     return _dilate(_erode(mask, radius), radius)
 
 
-def _normalise(rgb: np.ndarray, detection: Detection, region, factor: float) -> FoundCell:
-    """Cut one cell at full resolution, mask it onto black, rescale and centre it."""
+def _normalise(rgb: np.ndarray, detection: Detection, window: tuple[slice, slice], mask: np.ndarray,
+               factor: float) -> FoundCell:
+    """Cut one cell at full resolution, mask it onto black, rescale it by `factor`, centre it.
+
+    `window` and `mask` are the cell's bounding box and mask at working resolution.
+    """
     height, width = rgb.shape[:2]
-    scale = detection.scale
-    min_row, min_col, max_row, max_col = region.bbox
-    x0, y0 = int(np.floor(min_col / scale)), int(np.floor(min_row / scale))
-    x1, y1 = min(width, int(np.ceil(max_col / scale))), min(height, int(np.ceil(max_row / scale)))
-    touches = min_row == 0 or min_col == 0 or max_row == detection.labels.shape[0] or (
-        max_col == detection.labels.shape[1])
-    crop = rgb[y0:y1, x0:x1]
-    mask = ndi.binary_fill_holes(region.image).astype(np.uint8) * 255
-    out_w, out_h = max(1, round((x1 - x0) * factor)), max(1, round((y1 - y0) * factor))
-    cell = np.asarray(Image.fromarray(crop).resize((out_w, out_h), Image.Resampling.BILINEAR))
-    alpha = np.asarray(Image.fromarray(mask).resize((out_w, out_h), Image.Resampling.BILINEAR))
-    cell = np.where((alpha >= 128)[..., None], cell, 0).astype(np.uint8)
+    rows, cols = window
+    x0, y0 = int(cols.start / detection.scale), int(rows.start / detection.scale)
+    x1 = min(width, int(np.ceil(cols.stop / detection.scale)))
+    y1 = min(height, int(np.ceil(rows.stop / detection.scale)))
+    touches = rows.start == 0 or cols.start == 0 or rows.stop == detection.labels.shape[0] or (
+        cols.stop == detection.labels.shape[1])
+    smooth = ndi.binary_fill_holes(_close(np.pad(mask, 2), 1.5)[2:-2, 2:-2])  # seals 1 px cracks
+    # blurred by a working pixel before upscaling, so the mask edge has no staircase
+    alpha = Image.fromarray(ndi.gaussian_filter(smooth.astype(np.float32), 0.7, mode="constant"))
+    size = (max(1, round((x1 - x0) * factor)), max(1, round((y1 - y0) * factor)))
+    cell = np.asarray(Image.fromarray(rgb[y0:y1, x0:x1]).resize(size, Image.Resampling.BILINEAR))
+    alpha = np.asarray(alpha.resize(size, Image.Resampling.BILINEAR))
+    cell = np.where((alpha >= 0.5)[..., None], cell, 0).astype(np.uint8)
     return FoundCell(box=(x0, y0, x1 - x0, y1 - y0), canvas=to_canvas(cell), touches_border=bool(touches))
