@@ -156,6 +156,15 @@ def test_blank_images_give_no_cell(fill):
     assert find_cells(np.clip(noise, 0, 255).astype(np.uint8)) == []
 
 
+def test_odd_images_do_not_break_it():
+    drawing = np.full((60, 80, 3), (240, 230, 220), np.uint8)
+    drawing[20:35, 30:45] = (90, 40, 150)
+    assert len(find_cells(drawing)) <= 1
+    for shape in [(1, 1, 3), (5, 7, 3), (3, 900, 3)]:
+        assert find_cells(np.full(shape, 120, np.uint8)) == []
+    assert find_cells(np.random.default_rng(1).integers(0, 256, (200, 300, 3), dtype=np.uint8)) is not None
+
+
 def test_red_cells_only_give_no_cell(shared_data):
     assert find_cells(synthetic_field([])) == []
     rgb = rgb_of(sorted((shared_data / "pbc_normal_other" / "neutrophil").glob("*.jpg"))[0])

@@ -170,8 +170,11 @@ def _detect_at(rgb: np.ndarray, scale: float) -> Detection:
     stain = filters.gaussian(od[..., 1] - 0.5 * od[..., 0], sigma=1.0)
     # the 99th percentile cap keeps black debris and labels from skewing the levels
     capped = np.minimum(density, np.percentile(density, 99))
-    levels = filters.threshold_multiotsu(capped, classes=3, nbins=128)
-    foreground = density > FOREGROUND_FRACTION * levels[0]
+    try:
+        level = filters.threshold_multiotsu(capped, classes=3, nbins=128)[0]
+    except ValueError:  # only two tones (drawings, synthetic images)
+        level = filters.threshold_otsu(capped)
+    foreground = density > FOREGROUND_FRACTION * level
     # nuclei absorb green most, red well (unlike red text), blue little (unlike black debris)
     purple = foreground & (od[..., 0] >= 0.2 * od[..., 1]) & (od[..., 2] <= 0.6 * od[..., 1])
     nuclei = purple & (stain > _nuclear_threshold(stain, purple))
@@ -289,12 +292,14 @@ def _split_nuclei(nuclei: np.ndarray, rbc_radius: float) -> np.ndarray:
     blobs, _ = ndi.label(merged)
     markers = np.zeros(merged.shape, dtype=np.int32)
     depth = SPLIT_DEPTH * rbc_radius
+    count = 0
     for index, window in enumerate(ndi.find_objects(blobs), start=1):
         blob = blobs[window] == index
         local = np.where(blob, distance[window], 0.0)
         summits = morphology.reconstruction(np.maximum(local - depth, 0.0), local)
-        peaks, count = ndi.label(morphology.local_maxima(summits) & blob)
-        markers[window][peaks > 0] = peaks[peaks > 0] + markers.max()
+        peaks, found = ndi.label(morphology.local_maxima(summits) & blob)
+        markers[window][peaks > 0] = peaks[peaks > 0] + count
+        count += found
     split = segmentation.watershed(-distance, markers, mask=merged)
     min_area = np.pi * (MIN_NUCLEUS_RADIUS * rbc_radius) ** 2
     for region in measure.regionprops(split):
@@ -305,12 +310,12 @@ def _split_nuclei(nuclei: np.ndarray, rbc_radius: float) -> np.ndarray:
 
 def _dilate(mask: np.ndarray, radius: float) -> np.ndarray:
     """Binary dilation by a disc, via the distance transform (fast for any radius)."""
-    return ndi.distance_transform_edt(~mask) <= radius
+    return ndi.distance_transform_edt(~mask) <= radius if mask.any() and not mask.all() else mask
 
 
 def _erode(mask: np.ndarray, radius: float) -> np.ndarray:
     """Binary erosion by a disc; the image border does not erode."""
-    return ndi.distance_transform_edt(mask) > radius
+    return ndi.distance_transform_edt(mask) > radius if mask.any() and not mask.all() else mask
 
 
 def _close(mask: np.ndarray, radius: float) -> np.ndarray:
