@@ -95,10 +95,16 @@ def tiny_dataset(tmp_path_factory, shared_data) -> Path:
 
 
 @pytest.mark.slow
-def test_one_epoch_on_real_images_exports_a_model_the_app_runs(tiny_dataset, tmp_path, capsys):
+def test_one_epoch_on_real_images_exports_a_model_the_app_runs(tiny_dataset, tmp_path, capsys,
+                                                               shared_data):
+    extra = tmp_path / "extra" / "neutrophil"
+    extra.mkdir(parents=True)
+    for source in sorted((shared_data / "pbc_normal_other" / "neutrophil").iterdir())[:2]:
+        shutil.copy(source, extra / source.name)
     out = tmp_path / "models"
     assert train_main(["--data", str(tiny_dataset), "--out", str(out), "--run-dir", str(tmp_path / "run"),
-                       "--epochs", "1", "--folds", "2", "--image-size", "64"]) == 0
+                       "--epochs", "1", "--folds", "2", "--image-size", "64",
+                       "--extra-negatives", str(extra.parent)]) == 0
     printed = capsys.readouterr().out
     assert "skipped" in printed and "UID_H6_99_9_hem.bmp" in printed
     for name in ("blast_classifier.tflite", "blast_classifier.keras", "model_card.json",
@@ -108,6 +114,8 @@ def test_one_epoch_on_real_images_exports_a_model_the_app_runs(tiny_dataset, tmp
     classifier = Classifier(out, tta=False, batch_size=4)
     assert classifier.card.preprocessing.input_size == 64
     assert classifier.card.raw["training_data"]["images_per_class"] == {"all": 12, "hem": 12}
+    assert classifier.card.raw["training_data"]["extra_negatives"]["cells"] == 2
+    assert classifier.card.raw["metrics"]["extra_negatives_flagged"]["neutrophil"]["cells"] == 2
     paths = sorted(tiny_dataset.glob("*/*.webp"))
     inputs = np.stack([classifier.prepare(load_image(p).rgb) for p in paths])
     keras_logits = tf.keras.models.load_model(out / "blast_classifier.keras")(inputs, training=False)

@@ -30,6 +30,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--target-recall", type=float, default=0.95,
                         help="blast recall the decision threshold must reach out-of-fold")
     parser.add_argument("--weight-decay", type=float, default=1e-3, help="L2 on the head")
+    parser.add_argument("--extra-negatives", type=Path, default=None,
+                        help="folder of normal non-lymphoid cells with background (one subfolder per "
+                             "cell type, e.g. ../shared/data/pbc_normal_other): segmented like the "
+                             "app does and added to training as negatives, never to the metrics")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the checkpoints in --run-dir instead of starting over")
     args = parser.parse_args(argv)
@@ -50,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     config = TrainingConfig(
         data=args.data.resolve(), out=args.out, run_dir=args.run_dir, epochs=args.epochs,
         input_size=args.image_size, crop_size=args.crop_size, folds=args.folds, seed=args.seed,
-        target_recall=args.target_recall, weight_decay=args.weight_decay)
+        target_recall=args.target_recall, weight_decay=args.weight_decay,
+        extra_negatives=args.extra_negatives.resolve() if args.extra_negatives else None)
     if not args.resume:
         for checkpoint in args.run_dir.glob("fold*"):
             shutil.rmtree(checkpoint)

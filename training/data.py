@@ -52,6 +52,14 @@ def find_labelled_images(root: Path) -> list[LabelledImage]:
     return images
 
 
+def find_extra_negatives(root: Path) -> list[LabelledImage]:
+    """Normal cells of other types (one subfolder per cell type), each file its own group."""
+    images = [LabelledImage(path, False, patient_id(path)) for path in discover_images([root])]
+    if not images:
+        raise ValueError(f"no images under {root}")
+    return images
+
+
 def file_list_hash(images: list[LabelledImage], root: Path) -> str:
     """SHA-256 over the relative paths and labels: identifies the training set in the card."""
     digest = hashlib.sha256()

@@ -66,6 +66,14 @@ def write_card(config, cv, out: Path) -> dict:
             "images_per_class": {"all": int(cv.labels.sum()), "hem": int((~cv.labels).sum())},
             "patients_per_class": {k: len(v) for k, v in patients.items()},
             "file_list_sha256": file_list_hash(cv.images, config.data),
+            "extra_negatives": None if not cv.extras else {
+                "source": "PBC dataset (Acevedo et al. 2020, doi:10.17632/snkd93bnjr.1), CC BY 4.0",
+                "folder": str(config.extra_negatives),
+                "cells": len(cv.extras),
+                "use": "segmented with the app's cell finder (cell nearest the centre); added "
+                       "to every training fold as negatives; excluded from the metrics",
+                "file_list_sha256": file_list_hash(cv.extras, config.extra_negatives),
+            },
         },
         "training": {
             "epochs": config.epochs, "folds": config.folds, "seed": config.seed,
@@ -180,6 +188,17 @@ def _markdown(card: dict) -> str:
     ]
     lines += [f"| {r['patient']} | {r['class']} | {r['fold']} | {r['cells']} | {r['flagged']} | "
               f"{r['flagged_fraction']:.1%} | {r['mean_probability']:.3f} |" for r in m["per_patient"]]
+    extra = data["extra_negatives"]
+    lines += ["", "## Other normal cell types (not lymphoid)", ""]
+    if extra:
+        lines += [f"{extra['cells']} normal cells of other types ({extra['source']}) were {extra['use']}. "
+                  "Out-of-fold share flagged as blast at the threshold:", "",
+                  "| cell type | cells | flagged |", "|---|---|---|"]
+        lines += [f"| {name} | {r['cells']} | {r['flagged_fraction']:.1%} |"
+                  for name, r in m["extra_negatives_flagged"].items()]
+    else:
+        lines += ["None in training: the model has only seen lymphoid cells; "
+                  "`bench/pbc_flag_rate.py` measures how often it flags other types."]
     lines += ["", "## Limits",
               "- One lab, one stain normalisation, one camera: thresholds may not carry to another "
               "lab (see site recalibration).",

@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from app.core.loading import ImageLoadError, load_image
 from app.core.preprocess import Preprocessing, model_input, tta_views
+from app.core.segmentation import find_cells, nearest_to_centre
 from training.data import LabelledImage
 from training.efficientnet_lite import build_backbone
 
@@ -83,8 +84,16 @@ def extract_features(
 
 
 def training_input(path: Path, preprocessing: Preprocessing) -> np.ndarray:
-    """The model input for one training image: the app's own loader and preprocessing."""
-    return model_input(load_image(path).rgb, preprocessing)
+    """The model input for one labelled image, through the app's own path.
+
+    Load, find the cells (a crop on black is itself), take the cell nearest the centre (the
+    labelled one) and preprocess it, exactly as the app does for the cells it finds.
+    """
+    rgb = load_image(path).rgb
+    cell = nearest_to_centre(find_cells(rgb), rgb.shape)
+    if cell is None:
+        raise ImageLoadError(path, "no white cell found")
+    return model_input(cell.canvas, preprocessing)
 
 
 def _extract_chunk(images, preprocessing, extractor, batch_size, log):

@@ -15,7 +15,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from app.core.preprocess import Preprocessing
 from training import metrics
-from training.data import LabelledImage, find_labelled_images
+from training.data import LabelledImage, find_extra_negatives, find_labelled_images
 from training.features import extract_features
 from training.head import head_logits, train_head
 
@@ -39,6 +39,7 @@ class TrainingConfig:
     target_recall: float = 0.95
     weight_decay: float = 1e-3
     batch_size: int = 32
+    extra_negatives: Path | None = None
 
     @property
     def preprocessing(self) -> Preprocessing:
@@ -53,6 +54,8 @@ class CrossValidation:
     labels: np.ndarray
     fold_of: np.ndarray
     logits: np.ndarray  # [N, 8] out-of-fold logits, view 0 = the image as it is
+    extras: list[LabelledImage] = field(default_factory=list)
+    extra_logits: np.ndarray | None = None  # [M, 8] out-of-fold logits of the extra negatives
     decision: dict = field(default_factory=dict)
     evaluation: dict = field(default_factory=dict)
 
@@ -69,31 +72,44 @@ def grouped_folds(labels: np.ndarray, groups: list[str], folds: int, seed: int) 
 def run(config: TrainingConfig, log=print):
     """Train, evaluate and return (final head, cross-validation, readable images, features)."""
     started = time.monotonic()
-    images = find_labelled_images(config.data)
+    images, features = _readable(find_labelled_images(config.data), config, log)
     log(f"{len(images)} images, {len({i.patient for i in images})} patients under {config.data}")
-    features, readable = extract_features(images, config.preprocessing, config.run_dir / "cache",
-                                          config.batch_size, log)
-    images = [image for image, ok in zip(images, readable) if ok]
-    features = features[readable]
     labels = np.array([image.is_blast for image in images])
     _check_enough_patients(images, config.folds)
     fold_of = grouped_folds(labels, [image.patient for image in images], config.folds, config.seed)
+    extras, extra_features = [], np.zeros((0, *features.shape[1:]), dtype=features.dtype)
+    if config.extra_negatives is not None:
+        extras, extra_features = _readable(find_extra_negatives(config.extra_negatives), config, log)
+        log(f"{len(extras)} extra negatives under {config.extra_negatives} (training only)")
+    extra_fold = np.random.default_rng(config.seed).integers(0, config.folds, len(extras))
     logits = np.zeros(features.shape[:2], dtype=np.float32)
+    extra_logits = np.zeros(extra_features.shape[:2], dtype=np.float32)
     for fold in range(config.folds):
-        train = fold_of != fold
-        head = train_head(features[train], labels[train], config.epochs, config.seed + fold,
-                          config.weight_decay, config.run_dir / f"fold{fold}")
+        train, extra_train = fold_of != fold, extra_fold != fold
+        head = train_head(np.concatenate([features[train], extra_features[extra_train]]),
+                          np.r_[labels[train], np.zeros(extra_train.sum(), dtype=bool)],
+                          config.epochs, config.seed + fold, config.weight_decay,
+                          config.run_dir / f"fold{fold}")
         logits[~train] = head_logits(head, features[~train])
+        extra_logits[~extra_train] = head_logits(head, extra_features[~extra_train])
         fold_auroc = metrics.auroc(labels[~train], logits[~train].mean(axis=1))
         log(f"fold {fold + 1}/{config.folds}: {int((~train).sum())} held-out images, "
             f"AUROC {fold_auroc:.3f}  ({(time.monotonic() - started) / 60:.1f} min)")
-    cv = CrossValidation(images, labels, fold_of, logits)
+    cv = CrossValidation(images, labels, fold_of, logits, extras, extra_logits)
     decide(cv, config.target_recall)
     log(f"out-of-fold: AUROC {cv.evaluation['auroc']:.3f}, recall {cv.evaluation['recall']:.3f}, "
         f"specificity {cv.evaluation['specificity']:.3f} (TTA {cv.decision['tta']})")
-    final = train_head(features, labels, config.epochs, config.seed, config.weight_decay,
-                       config.run_dir / "final")
+    final = train_head(np.concatenate([features, extra_features]),
+                       np.r_[labels, np.zeros(len(extras), dtype=bool)], config.epochs, config.seed,
+                       config.weight_decay, config.run_dir / "final")
     return final, cv
+
+
+def _readable(images: list[LabelledImage], config: TrainingConfig, log):
+    """The images that could be read, with their cached features [N, 8, D]."""
+    features, readable = extract_features(images, config.preprocessing, config.run_dir / "cache",
+                                          config.batch_size, log)
+    return [image for image, ok in zip(images, readable) if ok], features[readable]
 
 
 def _check_enough_patients(images: list[LabelledImage], folds: int) -> None:
@@ -136,8 +152,21 @@ def decide(cv: CrossValidation, target_recall: float) -> None:
         "uncertain_fraction": float(in_band.mean()),
         "reliability": metrics.reliability(cv.labels, probabilities),
         "per_patient": _per_patient(cv, probabilities, threshold),
+        "extra_negatives_flagged": _extra_flag_rates(cv, temperature, threshold),
         "probabilities": probabilities,
     }
+
+
+def _extra_flag_rates(cv: CrossValidation, temperature: float, threshold: float) -> dict:
+    """Out-of-fold share of the extra negatives flagged as blasts, per cell type (folder)."""
+    if not cv.extras:
+        return {}
+    logits = cv.extra_logits.mean(axis=1) if cv.decision["tta"] else cv.extra_logits[:, 0]
+    flagged = metrics.sigmoid(logits / temperature) >= threshold
+    cell_types = np.array([image.path.parent.name for image in cv.extras])
+    return {cell_type: {"cells": int((cell_types == cell_type).sum()),
+                        "flagged_fraction": float(flagged[cell_types == cell_type].mean())}
+            for cell_type in sorted(set(cell_types))}
 
 
 def _per_patient(cv: CrossValidation, probabilities: np.ndarray, threshold: float) -> list[dict]:
