@@ -104,12 +104,15 @@ def launch(folder: Path, case_id: int | None) -> tuple[float, dict]:
                BLASTSCAN_DATA_DIR=str(folder / "data"))
     command = [sys.executable, __file__, "--child", "" if case_id is None else str(case_id)]
     start = time.perf_counter()
-    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+    with tempfile.TemporaryFile("w+") as errors, \
+            subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=errors, text=True) as process:
         first = process.stdout.readline()
         seconds = time.perf_counter() - start
-        rest, errors = process.communicate()
-    if first.strip() != "painted" or process.returncode != 0:
-        raise SystemExit(f"the app did not start as expected (exit {process.returncode}):\n{first}{rest}{errors}")
+        rest = process.stdout.read()
+        if first.strip() != "painted" or process.wait() != 0:
+            errors.seek(0)
+            raise SystemExit(f"the app did not start as expected (exit {process.returncode}):\n"
+                             f"{first}{rest}{errors.read()}")
     return seconds, json.loads(rest)
 
 
