@@ -1,0 +1,216 @@
+"""The frozen app: build.spec builds a bundle that runs headless like the source does.
+
+One PyInstaller build per session (module fixture, about 1-2 minutes), moved after the build
+to a folder with a space in its name so that nothing can lean on the checkout or the build
+path.  Then: `classify` on the demo case gives the source's CSV, segmentation + model on real
+fields give the source's cells and probabilities (BLASTSCAN_SELF_CHECK, packaging/entry_point.py),
+the desktop app starts offscreen (and under Xvfb when it is installed) and quits by itself
+(BLASTSCAN_QUIT_AFTER_MS), nothing of the training stack is inside, and the .deb (when
+dpkg-deb is there) holds the app, the launcher and the icon.
+"""
+
+from __future__ import annotations
+
+import configparser
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app import __version__
+from conftest import DEMO_CASE, REPO, SHARED_DATA
+
+pytestmark = pytest.mark.slow
+
+SIZE_LIMIT_MIB = 275
+"""Regression guard on the bundle folder (measured 268.5 MiB; see packaging/README.md for
+why the issue's 250 MB is not reached and what the bundle is made of)."""
+MODEL_FILES = {"blast_classifier.tflite", "model_card.json", "MODEL_CARD.md"}
+FORBIDDEN = {"tensorflow", "keras", "tf_keras", "torch", "matplotlib", "sklearn", "training", "tensorboard"}
+PROBABILITY_TOLERANCE = 1e-6
+
+
+def _offline_prefix() -> list[str]:
+    """Run the frozen app without a network (a new, empty network namespace) where allowed."""
+    unshare = shutil.which("unshare")
+    if unshare and subprocess.run([unshare, "-rn", "true"], capture_output=True).returncode == 0:
+        return [unshare, "-rn"]
+    return []
+
+
+OFFLINE = _offline_prefix()
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    """dist/BlastScan built from build.spec, moved to `.../installed here/BlastScan`."""
+    pytest.importorskip("PyInstaller", reason="PyInstaller is in the test extra: pip install -e '.[test]'")
+    work = tmp_path_factory.mktemp("pyinstaller")
+    build = subprocess.run(
+        [sys.executable, "-m", "PyInstaller", "--noconfirm", "--distpath", str(work / "dist"),
+         "--workpath", str(work / "build"), str(REPO / "build.spec")],
+        cwd=REPO, capture_output=True, text=True, timeout=1800,
+    )
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-6000:]
+    installed = work / "installed here" / "BlastScan"
+    installed.parent.mkdir()
+    shutil.move(work / "dist" / "BlastScan", installed)
+    shutil.rmtree(work / "build", ignore_errors=True)
+    return installed
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """A private home, data and settings folder; no Python paths from the test run."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTHON", "BLASTSCAN_"))}
+    home = tmp_path / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), XDG_DATA_HOME=str(home / ".local/share"),
+               BLASTSCAN_DATA_DIR=str(tmp_path / "data"), QT_QPA_PLATFORM="offscreen")
+    env.update(extra)
+    return env
+
+
+def _run(command: list[str], env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, cwd=env["HOME"])
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_bundle_holds_the_app_model_and_resources_and_nothing_of_training(bundle):
+    internal = bundle / "_internal"
+    assert {path.name for path in (internal / "models").iterdir()} == MODEL_FILES
+    assert (internal / "resources" / "icons" / "blastscan.png").is_file()
+    assert len(list((internal / "resources" / "samples" / "demo_case").glob("*.bmp"))) == 24
+    names = {path.name for path in internal.rglob("*")}
+    assert not FORBIDDEN & names, FORBIDDEN & names
+    assert not list(internal.rglob("*.keras"))
+    qt = internal / "PySide6" / "Qt"
+    assert not (qt / "translations").exists()
+    assert not [name for name in names if name.startswith(("libQt6Quick", "libQt6Qml", "libQt6WebEngine", "libQt6Pdf"))]
+    size_mib = sum(path.stat().st_size for path in bundle.rglob("*") if path.is_file() and not path.is_symlink()) / 2**20
+    assert size_mib <= SIZE_LIMIT_MIB, f"bundle is {size_mib:.1f} MiB"
+
+
+def test_frozen_classify_gives_the_source_csv(bundle, tmp_path):
+    frozen_csv, source_csv = tmp_path / "frozen.csv", tmp_path / "source.csv"
+    arguments = ["classify", str(DEMO_CASE), "--case", "demo", "--no-tta"]
+    frozen = _run([*OFFLINE, str(bundle / "blastscan"), *arguments, "--csv", str(frozen_csv)],
+                  _env(tmp_path / "frozen"))
+    assert frozen.returncode == 0, frozen.stderr
+    source = _run([sys.executable, "-m", "app", *arguments, "--csv", str(source_csv)], _env(tmp_path / "source"))
+    assert source.returncode == 0, source.stderr
+    frozen_rows, source_rows = _read_csv(frozen_csv), _read_csv(source_csv)
+    assert len(frozen_rows) == len(source_rows) == 24
+    for got, expected in zip(frozen_rows, source_rows, strict=True):
+        assert {k: v for k, v in got.items() if k != "blast_probability"} == {
+            k: v for k, v in expected.items() if k != "blast_probability"
+        }
+        assert float(got["blast_probability"]) == pytest.approx(float(expected["blast_probability"]),
+                                                                abs=PROBABILITY_TOLERANCE)
+    assert {row["status"] for row in frozen_rows} == {"ok"}
+
+
+def _self_check(command: list[str], images: list[str], env: dict[str, str]) -> dict:
+    result = _run([*command, *images], {**env, "BLASTSCAN_SELF_CHECK": "1"})
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_frozen_segmentation_and_model_give_the_sources_cells(bundle, tmp_path):
+    fields = sorted((SHARED_DATA / "fields_taleqani" / "Original").glob("*/*.jpg"))
+    assert fields, "expected the Taleqani fields in the shared data"
+    images = [str(path) for path in (*fields[:2], fields[-1])]
+    images += [str(sorted((SHARED_DATA / "pbc_normal_other" / "neutrophil").glob("*.jpg"))[0])]
+    images += [str(sorted(DEMO_CASE.glob("*.bmp"))[0])]
+    frozen = _self_check([*OFFLINE, str(bundle / "blastscan")], images, _env(tmp_path / "frozen"))
+    source = _self_check([sys.executable, str(REPO / "packaging" / "entry_point.py")], images,
+                         _env(tmp_path / "source"))
+
+    assert frozen["frozen"] and not source["frozen"]
+    assert Path(frozen["models_dir"]) == bundle / "_internal" / "models"
+    assert Path(frozen["resources_dir"]) == bundle / "_internal" / "resources"
+    assert frozen["tensorflow_loaded"] is False
+    assert frozen["versions"] == source["versions"] and "not installed" not in frozen["versions"].values()
+    assert frozen["blastscan"] == __version__ and frozen["qt"] == source["qt"]
+    assert sum(len(found["cells"]) for found in frozen["images"].values()) > len(images), "fields hold many cells"
+    for image in images:
+        got, expected = frozen["images"][image]["cells"], source["images"][image]["cells"]
+        assert [(c["box"], c["canvas_sha256"]) for c in got] == [(c["box"], c["canvas_sha256"]) for c in expected]
+        assert [c["probability"] for c in got] == pytest.approx(
+            [c["probability"] for c in expected], abs=PROBABILITY_TOLERANCE
+        )
+
+
+def _start_gui(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    result = _run(command, {**env, "BLASTSCAN_QUIT_AFTER_MS": "2500"}, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "visible windows: MainWindow 'BlastScan'" in result.stderr, result.stderr
+    return result
+
+
+def test_frozen_gui_starts_offscreen_and_quits(bundle, tmp_path):
+    _start_gui([*OFFLINE, str(bundle / "blastscan")], _env(tmp_path))
+
+
+@pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="Xvfb is not installed")
+def test_frozen_gui_starts_on_x11(bundle, tmp_path):
+    """The xcb platform plugin and the X libraries the bundle carries load (offscreen needs none)."""
+    _start_gui(["xvfb-run", "-a", str(bundle / "blastscan")], _env(tmp_path, QT_QPA_PLATFORM="xcb"))
+
+
+def test_frozen_cli_help_and_version(bundle, tmp_path):
+    result = _run([str(bundle / "blastscan"), "--version"], _env(tmp_path))
+    assert result.returncode == 0 and result.stdout.strip() == f"blastscan {__version__}"
+    result = _run([str(bundle / "blastscan"), "classify", "--help"], _env(tmp_path))
+    assert result.returncode == 0 and "--csv" in result.stdout
+
+
+@pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="dpkg-deb is not installed")
+def test_deb_installs_app_launcher_and_icon(bundle, tmp_path):
+    build = subprocess.run(
+        [str(REPO / "packaging" / "build_deb.sh"), str(bundle), str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=900, env={**os.environ, "DEB_COMPRESSION": "zstd"},
+    )
+    assert build.returncode == 0, build.stderr
+    arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True).stdout.strip()
+    deb = tmp_path / "out" / f"blastscan_{__version__}_{arch}.deb"
+    assert Path(build.stdout.strip()) == deb and deb.is_file()
+
+    listing = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, text=True, check=True).stdout
+    entries = {line.split()[5].removeprefix("."): line for line in listing.splitlines()}
+    for path in ("/opt/blastscan/blastscan", "/opt/blastscan/_internal/models/blast_classifier.tflite",
+                 "/usr/share/applications/blastscan.desktop", "/usr/share/icons/hicolor/256x256/apps/blastscan.png",
+                 "/usr/share/icons/hicolor/scalable/apps/blastscan.svg", "/usr/share/doc/blastscan/copyright"):
+        assert path in entries, path
+    assert entries["/opt/blastscan/blastscan"].startswith("-rwxr-xr-x root/root")
+    assert "/usr/bin/blastscan -> /opt/blastscan/blastscan" in listing
+    assert not [path for path in entries if path.endswith(".keras")]
+
+    fields = {name: subprocess.run(["dpkg-deb", "-f", str(deb), name], capture_output=True, text=True,
+                                   check=True).stdout.strip() for name in ("Package", "Version", "Architecture")}
+    assert fields == {"Package": "blastscan", "Version": __version__, "Architecture": arch}
+
+    root = tmp_path / "root"
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+    desktop = configparser.ConfigParser(interpolation=None)
+    desktop.optionxform = str
+    desktop.read(root / "usr/share/applications/blastscan.desktop", encoding="utf-8")
+    entry = desktop["Desktop Entry"]
+    assert entry["Exec"].split()[0] == "/opt/blastscan/blastscan" and entry["Icon"] == "blastscan"
+    assert entry["Type"] == "Application" and entry["Terminal"] == "false"
+    if shutil.which("desktop-file-validate"):
+        check = subprocess.run(["desktop-file-validate", str(root / "usr/share/applications/blastscan.desktop")],
+                               capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+    # the unpacked copy runs from where it was unpacked (nothing points back at the build)
+    result = _run([str(root / "opt/blastscan/blastscan"), "--version"], _env(tmp_path))
+    assert result.returncode == 0 and result.stdout.strip() == f"blastscan {__version__}"
