@@ -51,7 +51,8 @@ def _quit_after(milliseconds: int) -> None:
         windows = [
             f"{type(widget).__name__} {widget.windowTitle()!r}" for widget in app.topLevelWidgets() if widget.isVisible()
         ]
-        print("blastscan: smoke test: visible windows: " + ", ".join(windows), file=sys.stderr, flush=True)
+        if sys.stderr is not None:  # None in the windowed Windows executable
+            print("blastscan: smoke test: visible windows: " + ", ".join(windows), file=sys.stderr, flush=True)
         app.quit()
 
     QTimer.singleShot(milliseconds, quit_now)
