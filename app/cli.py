@@ -83,6 +83,9 @@ def _add_classify(commands: argparse._SubParsersAction) -> None:
     add("--threshold", type=_probability, metavar="T", help="decision threshold (default: the model card's)")
     add("--tta", action=argparse.BooleanOptionalAction,
         help="average the 8 flips and rotations of each cell (default: as the model card says)")
+    add("--input-kind", choices=("auto", "crop", "field"), default="auto",
+        help="crop: each image is one cell on black; field: find the white cells in each image; "
+             "auto (default): decide per image (a new case keeps the choice)")
     add("--threads", type=_positive_int, metavar="N", help="CPU threads for the model (default: all)")
     add("--xlsx", type=Path, metavar="OUT.xlsx", help="also write the case report (Excel workbook)")
     _add_data_dir(classify)
@@ -120,6 +123,7 @@ def _run_classify(args: argparse.Namespace) -> int:
     from app.core.classifier import Classifier, ClassifierError
     from app.core.discovery import discover_images
     from app.core.pipeline import classify_case
+    from app.core.segmentation import cell_finder
     from app.core.store import CaseStore, StoreError
 
     out = args.csv.expanduser()
@@ -138,9 +142,11 @@ def _run_classify(args: argparse.Namespace) -> int:
     with store:
         try:
             name = args.case or f"Batch {datetime.now():%Y-%m-%d %H:%M:%S}"
-            case = store.find_case(name) or store.create_case(name)
+            input_kind = None if args.input_kind == "auto" else args.input_kind
+            case = store.find_case(name) or store.create_case(name, input_kind=input_kind)
             summary = classify_case(
-                store, case.id, images, classifier, progress=_ProgressBar(sys.stderr), threshold=args.threshold
+                store, case.id, images, classifier, cell_finder(case.input_kind),
+                progress=_ProgressBar(sys.stderr), threshold=args.threshold,
             )
         except StoreError as error:
             return _fail(str(error), EXIT_FAILED)

@@ -29,6 +29,15 @@ def data_dir(tmp_path, monkeypatch) -> Path:
     return folder
 
 
+@pytest.fixture
+def store(data_dir):
+    """A case store (real SQLite) in the test's private data folder."""
+    from app.core.store import CaseStore
+
+    with CaseStore.open() as opened:
+        yield opened
+
+
 @pytest.fixture(scope="session")
 def sample_cell(shared_data) -> np.ndarray:
     """One real C-NMC cell (450x450 RGB) that generated test files are made of."""

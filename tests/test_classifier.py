@@ -22,7 +22,7 @@ def test_model_matches_its_card(classifier):
     card = classifier.card
     assert classifier.version == card.version
     assert 0.0 < card.threshold < 1.0 and card.temperature > 0
-    assert card.uncertain_low <= card.uncertain_high
+    assert card.uncertain_low <= card.threshold == card.raw["decision"]["uncertain_band"][1]
     size = card.preprocessing.input_size
     assert classifier.prepare(np.zeros((450, 450, 3), np.uint8)).shape == (size, size, 3)
 
@@ -105,3 +105,15 @@ def test_app_never_imports_tensorflow():
             names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else (
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             assert not any(name.split(".")[0] == "tensorflow" for name in names), source
+
+
+def test_calls_are_recall_first_with_the_uncertain_band_just_below_the_threshold(classifier):
+    card = classifier.card
+    low, threshold = card.uncertain_low, card.threshold
+    assert card.call(threshold) == "flagged" and card.call(1.0) == "flagged"
+    assert card.call(np.nextafter(threshold, 0)) == "uncertain" and card.call(low) == "uncertain"
+    assert card.call(np.nextafter(low, 0)) == "normal" and card.call(0.0) == "normal"
+    shifted = threshold + 0.1
+    assert card.call(shifted - 0.05, shifted) == "uncertain"
+    assert card.call(low + 0.05, shifted) == "normal"  # the band moved up by 0.1 too
+    assert card.call(shifted, shifted) == "flagged"

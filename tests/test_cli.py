@@ -36,12 +36,13 @@ def test_classify_writes_one_row_per_cell_and_error_rows(corpus, tmp_path, data_
         row = by_name[name]
         assert row["status"] == "error" and phrase in row["message"]
         assert row["cell_index"] == row["x"] == row["blast_probability"] == row["flagged"] == ""
-    for name in VALID:
+    tiny = by_name.pop("one pixel.png")  # read, but too small to hold a cell
+    assert tiny["status"] == "ok" and tiny["cell_index"] == "" and tiny["message"] == "no cell found"
+    for name in set(VALID) - {"one pixel.png"}:
         row = by_name[name]
         assert row["status"] == "ok" and row["cell_index"] == "0"
         assert 0.0 <= float(row["blast_probability"]) <= 1.0 and row["flagged"] in ("yes", "no", "uncertain")
         assert int(row["width"]) > 0 and int(row["height"]) > 0
-    assert by_name["one pixel.png"]["width"] == by_name["one pixel.png"]["height"] == "1"
     err = capsys.readouterr().err
     assert f"{len(ERRORS) + len(VALID)}/{len(ERRORS) + len(VALID)}" in err  # the progress bar finished
     assert "CSV:" in err
@@ -137,3 +138,21 @@ def test_tta_option_overrides_the_model_card(tmp_path, data_dir, classifier):
     with_tta = Classifier(MODELS, tta=True).classify([canvas])[0].probability
     assert probabilities["--tta"] == pytest.approx(with_tta, abs=1e-4)
     assert probabilities["--tta"] != pytest.approx(probabilities["--no-tta"], abs=1e-4)
+
+
+def test_field_images_give_one_row_per_detected_cell(shared_data, tmp_path, data_dir):
+    field = sorted((shared_data / "fields_taleqani" / "Original" / "Pre").iterdir())[0]
+    width, height = Image.open(field).size
+    out = tmp_path / "field.csv"
+    assert main(["classify", str(field), "--csv", str(out), "--case", "field", "--no-tta"]) == 0
+    rows = _read(out)
+    assert len(rows) > 1 and [row["cell_index"] for row in rows] == [str(i) for i in range(len(rows))]
+    boxes = {(int(r["x"]), int(r["y"]), int(r["width"]), int(r["height"])) for r in rows}
+    assert len(boxes) == len(rows)
+    for x, y, w, h in boxes:
+        assert 0 <= x and 0 <= y and x + w <= width and y + h <= height and w < width
+
+    as_crop = tmp_path / "crop.csv"
+    assert main(["classify", str(field), "--csv", str(as_crop), "--case", "as crop", "--input-kind", "crop",
+                 "--no-tta"]) == 0
+    assert len(_read(as_crop)) == 1

@@ -35,12 +35,6 @@ def settings(tmp_path) -> Settings:
 
 
 @pytest.fixture
-def store(data_dir):
-    with CaseStore.open() as opened:
-        yield opened
-
-
-@pytest.fixture
 def make_window(qtbot, store, settings):
     """A shown main window over a store (the test's unless given); closed after the test."""
 

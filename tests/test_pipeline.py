@@ -9,15 +9,8 @@ from PIL import Image
 from app.core.cells import FoundCell, whole_image_as_cell
 from app.core.classifier import Classifier
 from app.core.pipeline import classify_case
-from app.core.store import CaseStore
 from bad_inputs import ERRORS, VALID
 from conftest import MODELS
-
-
-@pytest.fixture
-def store(data_dir):
-    with CaseStore.open() as opened:
-        yield opened
 
 
 class CountingClassifier:

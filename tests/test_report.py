@@ -15,7 +15,6 @@ from app import __version__
 from app.cli import main
 from app.core.pipeline import classify_case
 from app.core.report import ReportError, write_report
-from app.core.store import CaseStore
 from conftest import DEMO_CASE
 
 Z_95 = 1.959963984540054
@@ -38,12 +37,6 @@ def outbox(tmp_path) -> Path:
     folder = tmp_path / "out"
     folder.mkdir()
     return folder
-
-
-@pytest.fixture
-def store(data_dir):
-    with CaseStore.open() as opened:
-        yield opened
 
 
 @pytest.fixture

@@ -9,12 +9,6 @@ from app.core.store import DB_FILE, MIGRATIONS, CaseStore, NewCell, StoreError
 from app.core.store import data_dir as resolve_data_dir
 
 
-@pytest.fixture
-def store(data_dir):
-    with CaseStore.open() as opened:
-        yield opened
-
-
 def _cell(probability: float, call: str) -> NewCell:
     return NewCell(box=(1, 2, 30, 40), touches_border=False, crop_png=b"\x89PNG-bytes", logit=0.0,
                    probability=probability, call=call)

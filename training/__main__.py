@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -16,10 +17,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m training",
         description="Train the blast classifier with patient-grouped cross-validation and export "
                     "the model the app bundles (tflite, keras, model card).")
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "cnmc",
+    parser.add_argument("--data", type=Path, default=SHARED_DATA / "cnmc",
                         help="folder with class subfolders all|blast and hem|normal")
     parser.add_argument("--out", type=Path, default=REPO / "models", help="where the model goes")
-    parser.add_argument("--run-dir", type=Path, default=REPO / "training" / "runs" / "default",
+    parser.add_argument("--run-dir", type=Path, default=REPO / "training" / "runs",
                         help="checkpoints and the feature cache")
     parser.add_argument("--epochs", type=int, default=30, help="epochs of head training")
     parser.add_argument("--image-size", type=int, default=224, help="model input size in pixels")
@@ -30,10 +31,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--target-recall", type=float, default=0.95,
                         help="blast recall the decision threshold must reach out-of-fold")
     parser.add_argument("--weight-decay", type=float, default=1e-3, help="L2 on the head")
-    parser.add_argument("--extra-negatives", type=Path, default=None,
+    parser.add_argument("--extra-negatives", default=str(SHARED_DATA / "pbc_normal_other"),
                         help="folder of normal non-lymphoid cells with background (one subfolder per "
-                             "cell type, e.g. ../shared/data/pbc_normal_other): segmented like the "
-                             "app does and added to training as negatives, never to the metrics")
+                             "cell type): segmented like the app does and added to training as "
+                             "negatives, never to the metrics; 'none' to leave them out "
+                             "(default: %(default)s)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the checkpoints in --run-dir instead of starting over")
     args = parser.parse_args(argv)
@@ -43,6 +45,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--target-recall must be between 0 and 1")
     if not args.data.is_dir():
         parser.error(f"--data {args.data} is not a folder")
+    args.extra_negatives = None if args.extra_negatives.lower() == "none" else Path(args.extra_negatives)
+    if args.extra_negatives is not None and not args.extra_negatives.is_dir():
+        parser.error(f"--extra-negatives {args.extra_negatives} is not a folder (or say 'none')")
     return args
 
 

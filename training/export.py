@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import tempfile
@@ -51,7 +52,8 @@ def write_card(config, cv, out: Path) -> dict:
                 for label, flag in (("all", True), ("hem", False))}
     card = {
         "name": "BlastScan blast classifier",
-        "version": f"{app.__version__}+{dt.date.today():%Y%m%d}",
+        "version": f"{app.__version__}+{dt.date.today():%Y%m%d}."
+                   f"{hashlib.sha256((out / TFLITE_NAME).read_bytes()).hexdigest()[:8]}",
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "model": {
             "architecture": "EfficientNet-Lite0 (ImageNet weights, frozen) + linear head on "

@@ -21,7 +21,7 @@ from app.core.loading import ImageLoadError, load_image
 from app.core.preprocess import Preprocessing, model_input, tta_views
 from app.core.segmentation import find_cells, nearest_to_centre
 from training.data import LabelledImage
-from training.efficientnet_lite import build_backbone
+from training.efficientnet_lite import WEIGHTS, build_backbone
 
 keras = tf.keras
 
@@ -53,23 +53,24 @@ def extract_features(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Features [N, 8, D] (float32) and a mask of images that could be read.
 
-    Unreadable files are reported through `log` and get a mask of False.
+    Chunks are cached under a hash of their model inputs, so the cache is reused exactly
+    when the inputs are the same, whatever code change made them.  Unreadable files are
+    reported through `log` and get a mask of False.
     """
-    key = _cache_key(images, preprocessing)
-    folder = Path(cache_dir) / f"features-{key}"
+    folder = Path(cache_dir) / "features"
     folder.mkdir(parents=True, exist_ok=True)
     extractor = None
     chunks, started = [], time.monotonic()
     for start in range(0, len(images), CHUNK_SIZE):
-        chunk_file = folder / f"chunk-{start // CHUNK_SIZE:05d}.npz"
+        inputs, readable = _chunk_inputs(images[start:start + CHUNK_SIZE], preprocessing, log)
+        chunk_file = folder / f"{_inputs_key(inputs, readable)}.npz"
         if not chunk_file.exists():
             if extractor is None:
                 model = build_feature_extractor(preprocessing.input_size)
                 extractor = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-            features, readable = _extract_chunk(images[start:start + CHUNK_SIZE], preprocessing,
-                                                extractor, batch_size, log)
+            features = _chunk_features(inputs, extractor, batch_size)
             temporary = chunk_file.with_suffix(".tmp.npz")
-            np.savez(temporary, features=features, readable=readable)
+            np.savez(temporary, features=features)
             temporary.replace(chunk_file)
             done = min(start + CHUNK_SIZE, len(images))
             rate = (done - start) / max(time.monotonic() - started, 1e-9)
@@ -77,7 +78,7 @@ def extract_features(
             log(f"features {done}/{len(images)}  {rate:.1f} img/s  "
                 f"ETA {(len(images) - done) / rate / 60:.1f} min")
         with np.load(chunk_file) as chunk:
-            chunks.append((chunk["features"], chunk["readable"]))
+            chunks.append((chunk["features"], readable))
     features = np.concatenate([c[0] for c in chunks]).astype(np.float32)
     readable = np.concatenate([c[1] for c in chunks])
     return features, readable
@@ -96,7 +97,7 @@ def training_input(path: Path, preprocessing: Preprocessing) -> np.ndarray:
     return model_input(cell.canvas, preprocessing)
 
 
-def _extract_chunk(images, preprocessing, extractor, batch_size, log):
+def _chunk_inputs(images, preprocessing, log) -> tuple[np.ndarray, np.ndarray]:
     inputs, readable = [], np.ones(len(images), dtype=bool)
     for index, image in enumerate(images):
         try:
@@ -105,16 +106,20 @@ def _extract_chunk(images, preprocessing, extractor, batch_size, log):
             log(f"skipped {image.path}: {error.reason}")
             readable[index] = False
             inputs.append(np.zeros((preprocessing.input_size,) * 2 + (3,), dtype=np.float32))
+    return np.stack(inputs), readable
+
+
+def _chunk_features(inputs: np.ndarray, extractor, batch_size: int) -> np.ndarray:
     batches = []
     for start in range(0, len(inputs), batch_size):
-        batch = np.stack(inputs[start:start + batch_size])
-        views = [extractor(view).numpy() for view in tta_views(batch)]
+        views = [extractor(view).numpy() for view in tta_views(inputs[start:start + batch_size])]
         batches.append(np.stack(views, axis=1))
-    return np.concatenate(batches).astype(np.float16), readable
+    return np.concatenate(batches).astype(np.float16)
 
 
-def _cache_key(images: list[LabelledImage], preprocessing: Preprocessing) -> str:
-    digest = hashlib.sha256(json.dumps(
-        [preprocessing.to_dict(), FEATURE_LAYERS, VIEWS, [str(i.path) for i in images]]
-    ).encode())
-    return digest.hexdigest()[:16]
+def _inputs_key(inputs: np.ndarray, readable: np.ndarray) -> str:
+    """Hash of a chunk's model inputs and of what turns them into features."""
+    digest = hashlib.sha256(json.dumps([FEATURE_LAYERS, VIEWS, WEIGHTS.name]).encode())
+    digest.update(readable.tobytes())
+    digest.update(np.ascontiguousarray(inputs, dtype=np.float32).tobytes())
+    return digest.hexdigest()[:24]

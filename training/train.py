@@ -19,9 +19,9 @@ from training.data import LabelledImage, find_extra_negatives, find_labelled_ima
 from training.features import extract_features
 from training.head import head_logits, train_head
 
-UNCERTAIN_RECALL_RANGE = (0.98, 0.90)
-"""The uncertain band spans the thresholds that give these out-of-fold recalls: the region
-around the decision threshold where a small shift of the score changes the call."""
+UNCERTAIN_RECALL = 0.99
+"""The uncertain band runs from the threshold that gives this out-of-fold recall up to the
+decision threshold: the cells just below it, where the blasts the threshold misses lie."""
 
 
 @dataclass(frozen=True)
@@ -129,19 +129,17 @@ def decide(cv: CrossValidation, target_recall: float) -> None:
     temperature = metrics.fit_temperature(cv.labels, logits)
     probabilities = metrics.sigmoid(logits / temperature)
     threshold = metrics.threshold_for_recall(cv.labels, probabilities, target_recall)
-    low, high = (metrics.threshold_for_recall(cv.labels, probabilities, recall)
-                 for recall in UNCERTAIN_RECALL_RANGE)
-    low, high = min(low, threshold), max(high, threshold)
+    low = min(threshold, metrics.threshold_for_recall(cv.labels, probabilities, UNCERTAIN_RECALL))
     cv.decision = {
         "threshold": threshold,
         "target_recall": target_recall,
-        "uncertain_band": [low, high],
-        "uncertain_band_rule": "thresholds giving out-of-fold recall {} and {}".format(
-            *UNCERTAIN_RECALL_RANGE),
+        "uncertain_band": [low, threshold],
+        "uncertain_band_rule": f"from the threshold of out-of-fold recall {UNCERTAIN_RECALL} "
+                               "up to the decision threshold",
         "temperature": temperature,
         "tta": bool(use_tta),
     }
-    in_band = (probabilities >= low) & (probabilities < high)
+    in_band = (probabilities >= low) & (probabilities < threshold)
     cv.evaluation = {
         "auroc": metrics.auroc(cv.labels, probabilities),
         "auroc_without_tta": auroc_single,

@@ -27,7 +27,6 @@ class ModelCard:
     temperature: float
     threshold: float
     uncertain_low: float
-    uncertain_high: float
     tta: bool
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -42,7 +41,6 @@ class ModelCard:
                 temperature=float(decision["temperature"]),
                 threshold=float(decision["threshold"]),
                 uncertain_low=float(decision["uncertain_band"][0]),
-                uncertain_high=float(decision["uncertain_band"][1]),
                 tta=bool(decision["tta"]),
                 raw=raw,
             )
@@ -54,12 +52,13 @@ class ModelCard:
     def call(self, probability: float, threshold: float | None = None) -> str:
         """'flagged', 'uncertain' or 'normal' for a calibrated blast probability.
 
-        Inside the uncertain band a cell is 'uncertain' (it goes to the review queue either
-        way); otherwise at or above the threshold it is 'flagged' (recall first).  An
-        overridden threshold carries the band along with it.
+        Recall first: at or above the threshold a cell is 'flagged'.  Just below it, in the
+        uncertain band (where the blasts the threshold misses lie), it is 'uncertain' and
+        goes to the review queue too.  An overridden threshold carries the band along.
         """
         threshold = self.threshold if threshold is None else threshold
-        shift = threshold - self.threshold
-        if self.uncertain_low + shift <= probability < self.uncertain_high + shift:
+        if probability >= threshold:
+            return "flagged"
+        if probability >= self.uncertain_low + (threshold - self.threshold):
             return "uncertain"
-        return "flagged" if probability >= threshold else "normal"
+        return "normal"

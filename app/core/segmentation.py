@@ -32,7 +32,7 @@ from PIL import Image
 from scipy import ndimage as ndi
 from skimage import feature, filters, measure, morphology, segmentation
 
-from app.core.cells import BLACK_LEVEL, FoundCell, whole_image_as_cell
+from app.core.cells import BLACK_LEVEL, CellFinder, FoundCell, whole_image_as_cell
 from app.core.preprocess import to_canvas
 
 InputKind = Literal["crop_on_black", "field"]
@@ -94,10 +94,10 @@ class Detection:
 
 
 def classify_input_kind(rgb: np.ndarray) -> InputKind:
-    """'crop_on_black' for a cell pre-segmented on black (black frame, mostly black), else 'field'."""
+    """"crop_on_black" for a cell pre-segmented on black (frame mostly black, 30% black), else "field"."""
     rgb = np.asarray(rgb)
     frame = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])[..., :3]
-    if (frame.max(axis=-1) <= BLACK_LEVEL).mean() < 0.9:
+    if (frame.max(axis=-1) <= BLACK_LEVEL).mean() < 0.6:  # a crop cut by the image edge keeps most of its black frame
         return "field"
     step = max(1, min(rgb.shape[:2]) // 200)
     black = rgb[::step, ::step, :3].max(axis=-1) <= BLACK_LEVEL
@@ -118,6 +118,24 @@ def find_cells(rgb: np.ndarray, kind: InputKind | None = None) -> list[FoundCell
     cells = [_normalise(rgb, detection, region.slice, region.image, factor)
              for region in measure.regionprops(detection.labels)]
     return sorted(cells, key=lambda cell: (cell.box[1] + cell.box[3] // 2, cell.box[0]))
+
+
+CASE_INPUT_KINDS: dict[str | None, InputKind | None] = {None: None, "crop": "crop_on_black",
+                                                      "field": "field"}
+"""A case's input-kind override (as the store keeps it) as the segmentation's; None: detect."""
+
+
+def cell_finder(input_kind: str | None) -> CellFinder:
+    """The cell finder for a case's input-kind override (None: detected per image)."""
+    kind = CASE_INPUT_KINDS[input_kind]
+    if kind is None:
+        return find_cells
+
+    def find_cells_as_kind(rgb: np.ndarray) -> list[FoundCell]:
+        return find_cells(rgb, kind)
+
+    find_cells_as_kind.__name__ = f"find_cells[{kind}]"  # the store records the finder's name
+    return find_cells_as_kind
 
 
 def central_cell(rgb: np.ndarray) -> FoundCell | None:

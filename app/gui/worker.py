@@ -21,10 +21,6 @@ from app.core.store import CaseStore, StoreError
 
 log = logging.getLogger(__name__)
 
-_SEGMENTATION_KINDS: dict[str | None, str | None] = {None: None, "crop": "crop_on_black", "field": "field"}
-"""The case's input kind (store) as the segmentation's: None detects it per image."""
-
-
 class WorkerSignals(QObject):
     """What a `ClassifyWorker` reports; `finished` comes last, whatever happened."""
 
@@ -101,19 +97,10 @@ class ClassifyWorker(QRunnable):
 
 
 def cell_finder(input_kind: str | None) -> CellFinder:
-    """The segmentation for a case's input kind (None: detected per image).
+    """The segmentation for a case's input kind, imported here on the worker's thread.
 
-    Segmentation is imported here, on the worker's thread: it is slow to import, and the
-    window must open fast.
+    Segmentation is slow to import, and the window must open fast.
     """
-    from app.core.segmentation import find_cells
+    from app.core.segmentation import cell_finder as segmentation_cell_finder
 
-    kind = _SEGMENTATION_KINDS[input_kind]
-    if kind is None:
-        return find_cells
-
-    def find_cells_as_kind(rgb):  # a named function: the store records the finder's name
-        return find_cells(rgb, kind)
-
-    find_cells_as_kind.__name__ = f"find_cells[{kind}]"
-    return find_cells_as_kind
+    return segmentation_cell_finder(input_kind)
