@@ -16,7 +16,8 @@ BLASTSCAN_SELF_CHECK=1
     Instead of the app, check the installation: print one JSON object with the versions
     of the bundled components, where the model and resources were found, and, for each
     image path given, the cells the segmentation finds (box, SHA-256 of the cell canvas)
-    and their blast probability without test-time augmentation.  Exit code 0 when the
+    and their blast probability without test-time augmentation, and ("qt_icu") what Qt
+    gets from ICU (collation, codecs, case mapping, time-zone names; build.spec trims ICU's data).  Exit code 0 when the
     model loaded; 1 otherwise.  `python packaging/entry_point.py` does the same from
     source, so the two can be compared.
 """
@@ -119,9 +120,36 @@ def self_check(paths: list[str]) -> int:
                 for cell, probability in zip(cells, probabilities or [None] * len(cells))
             ],
         }
+    report["qt_icu"] = _qt_icu_probe()
     report["tensorflow_loaded"] = "tensorflow" in sys.modules
     print(json.dumps(report, indent=1))
     return 0 if classifier is not None else 1
+
+
+def _qt_icu_probe() -> dict:
+    """What Qt Core asks ICU for (collation, text codecs, locale case mapping, time-zone names),
+    on a few locales: build.spec trims ICU's data, and the frozen app must answer as the source."""
+    import functools
+
+    from PySide6.QtCore import QCollator, QLocale, QStringDecoder, QStringEncoder, QTimeZone
+
+    words = ["Äpfel", "apfel", "Zebra", "öl", "Ol", "ch", "cz", "hz", "ñu", "nu", "résumé", "resume", "日本", "Ωmega"]
+    probe: dict = {"collation": {}, "case": {}, "codecs": {}, "time_zones": {}}
+    for name in ("en_US", "de_DE", "sv_SE", "cs_CZ", "es_ES", "ja_JP", "zh_CN"):
+        probe["collation"][name] = sorted(words, key=functools.cmp_to_key(QCollator(QLocale(name)).compare))
+    for name in ("tr_TR", "lt_LT", "el_GR", "de_DE"):
+        probe["case"][name] = [QLocale(name).toUpper("istanbul ßiı"), QLocale(name).toLower("İSTANBUL ΣΑΣ")]
+    probe["codecs"]["available"] = len(QStringEncoder.availableCodecs())
+    for name in ("Shift_JIS", "EUC-KR", "GB18030", "Big5", "ISO-8859-15", "windows-1252", "KOI8-R", "IBM037"):
+        probe["codecs"][name] = [QStringDecoder(name).isValid(), QStringEncoder(name).name()]
+    for zone in ("Europe/Berlin", "America/New_York", "Asia/Tokyo"):
+        time_zone = QTimeZone(zone.encode())
+        probe["time_zones"][zone] = [
+            time_zone.displayName(kind, QTimeZone.NameType.LongName, QLocale(name))
+            for kind in (QTimeZone.TimeType.StandardTime, QTimeZone.TimeType.DaylightTime)
+            for name in ("en_US", "de_DE", "ja_JP")
+        ] + [time_zone.displayName(QTimeZone.TimeType.DaylightTime, QTimeZone.NameType.ShortName, QLocale("en_US"))]
+    return probe
 
 
 if __name__ == "__main__":
