@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+from pathlib import Path
 
 import numpy as np
 
@@ -27,8 +28,9 @@ from training.metrics import auroc
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--model-dir", type=Path, default=None, help="default: the bundled model")
     args = parser.parse_args()
-    classifier = Classifier(tta=args.tta)
+    classifier = Classifier(args.model_dir, tta=args.tta)
     field_max, field_share, field_blast = [], [], []
     print(f"model {classifier.version}, TTA {classifier.tta}, threshold {classifier.card.threshold:.3f}")
     for folder in sorted(FIELDS.iterdir()):

@@ -26,6 +26,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--image-size", type=int, default=224, help="model input size in pixels")
     parser.add_argument("--crop-size", type=int, default=320,
                         help="centre of the 450 px cell canvas that is resized to the input")
+    parser.add_argument("--views", type=int, choices=(1, 8), default=8,
+                        help="8: every cell in its 8 flips/rotations (augmentation, and test-time "
+                             "augmentation where it helps); 1: as it is (8x faster feature extraction)")
+    parser.add_argument("--colour-normalisation", action="store_true",
+                        help="map each cell's CIELAB colour statistics onto the training cells' "
+                             "average (measured: out-of-fold AUROC 0.877 vs 0.895 without, one "
+                             "view; no gain on another lab's fields), default off")
     parser.add_argument("--folds", type=int, default=5, help="patient-grouped CV folds")
     parser.add_argument("--seed", type=int, default=2019)
     parser.add_argument("--target-recall", type=float, default=0.95,
@@ -59,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     config = TrainingConfig(
         data=args.data.resolve(), out=args.out, run_dir=args.run_dir, epochs=args.epochs,
         input_size=args.image_size, crop_size=args.crop_size, folds=args.folds, seed=args.seed,
-        target_recall=args.target_recall, weight_decay=args.weight_decay,
+        target_recall=args.target_recall, weight_decay=args.weight_decay, views=args.views,
+        colour_normalisation=args.colour_normalisation,
         extra_negatives=args.extra_negatives.resolve() if args.extra_negatives else None)
     if not args.resume:
         for checkpoint in args.run_dir.glob("fold*"):

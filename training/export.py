@@ -80,11 +80,12 @@ def write_card(config, cv, out: Path) -> dict:
         "training": {
             "epochs": config.epochs, "folds": config.folds, "seed": config.seed,
             "weight_decay": config.weight_decay,
-            "augmentation": "the 8 flips/rotations of every image as training views",
+            "augmentation": ("the 8 flips/rotations of every image as training views"
+                             if config.views == 8 else "none (one view per image)"),
             "class_balance": "class weights inversely proportional to class frequency",
             "split": "stratified group k-fold by patient; numbers below are out-of-fold",
         },
-        "preprocessing": config.preprocessing.to_dict(),
+        "preprocessing": cv.preprocessing.to_dict(),
         "decision": cv.decision,
         "metrics": evaluation,
     }

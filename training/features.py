@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from app.core.loading import ImageLoadError, load_image
-from app.core.preprocess import Preprocessing, model_input, tta_views
+from app.core.preprocess import Preprocessing, cell_colour_statistics, model_input, tta_views
 from app.core.segmentation import find_cells, nearest_to_centre
 from training.data import LabelledImage
 from training.efficientnet_lite import WEIGHTS, build_backbone
@@ -28,7 +28,6 @@ keras = tf.keras
 FEATURE_LAYERS = ("_blocks.14_add", "pool")
 """Backbone layers whose globally pooled outputs, concatenated, feed the head."""
 CHUNK_SIZE = 256
-VIEWS = 8
 
 
 def build_feature_extractor(input_size: int) -> keras.Model:
@@ -48,10 +47,13 @@ def extract_features(
     images: list[LabelledImage],
     preprocessing: Preprocessing,
     cache_dir: Path,
+    views: int = 8,
     batch_size: int = 32,
     log: Callable[[str], None] = print,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Features [N, 8, D] (float32) and a mask of images that could be read.
+    """Features [N, views, D] (float32) and a mask of images that could be read.
+
+    `views` is 8 (the flips and rotations of `tta_views`) or 1 (the image as it is).
 
     Chunks are cached under a hash of their model inputs, so the cache is reused exactly
     when the inputs are the same, whatever code change made them.  Unreadable files are
@@ -63,12 +65,12 @@ def extract_features(
     chunks, started = [], time.monotonic()
     for start in range(0, len(images), CHUNK_SIZE):
         inputs, readable = _chunk_inputs(images[start:start + CHUNK_SIZE], preprocessing, log)
-        chunk_file = folder / f"{_inputs_key(inputs, readable)}.npz"
+        chunk_file = folder / f"{_inputs_key(inputs, readable, views)}.npz"
         if not chunk_file.exists():
             if extractor is None:
                 model = build_feature_extractor(preprocessing.input_size)
                 extractor = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-            features = _chunk_features(inputs, extractor, batch_size)
+            features = _chunk_features(inputs, extractor, batch_size, views)
             temporary = chunk_file.with_suffix(".tmp.npz")
             np.savez(temporary, features=features)
             temporary.replace(chunk_file)
@@ -90,11 +92,30 @@ def training_input(path: Path, preprocessing: Preprocessing) -> np.ndarray:
     Load, find the cells (a crop on black is itself), take the cell nearest the centre (the
     labelled one) and preprocess it, exactly as the app does for the cells it finds.
     """
+    return model_input(training_canvas(path), preprocessing)
+
+
+def training_canvas(path: Path) -> np.ndarray:
+    """The canvas of the labelled cell of one image (see `training_input`)."""
     rgb = load_image(path).rgb
     cell = nearest_to_centre(find_cells(rgb), rgb.shape)
     if cell is None:
         raise ImageLoadError(path, "no white cell found")
-    return model_input(cell.canvas, preprocessing)
+    return cell.canvas
+
+
+def colour_target(images: list[LabelledImage], sample: int, seed: int) -> tuple[float, ...]:
+    """The training cells' typical CIELAB mean and spread (mean over a seeded sample)."""
+    chosen = np.random.default_rng(seed).permutation(len(images))[:sample]
+    statistics = []
+    for index in sorted(chosen):
+        try:
+            found = cell_colour_statistics(training_canvas(images[index].path))
+        except ImageLoadError:
+            continue
+        if found is not None:
+            statistics.append(found)
+    return tuple(float(v) for v in np.mean(statistics, axis=0))
 
 
 def _chunk_inputs(images, preprocessing, log) -> tuple[np.ndarray, np.ndarray]:
@@ -109,17 +130,20 @@ def _chunk_inputs(images, preprocessing, log) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(inputs), readable
 
 
-def _chunk_features(inputs: np.ndarray, extractor, batch_size: int) -> np.ndarray:
+def _chunk_features(inputs: np.ndarray, extractor, batch_size: int, views: int) -> np.ndarray:
+    if views not in (1, 8):
+        raise ValueError(f"views must be 1 or 8, not {views}")
     batches = []
     for start in range(0, len(inputs), batch_size):
-        views = [extractor(view).numpy() for view in tta_views(inputs[start:start + batch_size])]
-        batches.append(np.stack(views, axis=1))
+        batch = inputs[start:start + batch_size]
+        outputs = [extractor(view).numpy() for view in (tta_views(batch) if views == 8 else [batch])]
+        batches.append(np.stack(outputs, axis=1))
     return np.concatenate(batches).astype(np.float16)
 
 
-def _inputs_key(inputs: np.ndarray, readable: np.ndarray) -> str:
+def _inputs_key(inputs: np.ndarray, readable: np.ndarray, views: int) -> str:
     """Hash of a chunk's model inputs and of what turns them into features."""
-    digest = hashlib.sha256(json.dumps([FEATURE_LAYERS, VIEWS, WEIGHTS.name]).encode())
+    digest = hashlib.sha256(json.dumps([FEATURE_LAYERS, views, WEIGHTS.name]).encode())
     digest.update(readable.tobytes())
     digest.update(np.ascontiguousarray(inputs, dtype=np.float32).tobytes())
     return digest.hexdigest()[:24]

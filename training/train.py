@@ -16,9 +16,11 @@ from sklearn.model_selection import StratifiedGroupKFold
 from app.core.preprocess import Preprocessing
 from training import metrics
 from training.data import LabelledImage, find_extra_negatives, find_labelled_images
-from training.features import extract_features
+from training.features import colour_target, extract_features
 from training.head import head_logits, train_head
 
+COLOUR_SAMPLE = 600
+"""Training cells whose colour statistics, averaged, are the colour normalisation target."""
 UNCERTAIN_RECALL = 0.99
 """The uncertain band runs from the threshold that gives this out-of-fold recall up to the
 decision threshold: the cells just below it, where the blasts the threshold misses lie."""
@@ -40,10 +42,8 @@ class TrainingConfig:
     weight_decay: float = 1e-3
     batch_size: int = 32
     extra_negatives: Path | None = None
-
-    @property
-    def preprocessing(self) -> Preprocessing:
-        return Preprocessing(input_size=self.input_size, crop_size=self.crop_size)
+    views: int = 8
+    colour_normalisation: bool = False
 
 
 @dataclass
@@ -53,7 +53,8 @@ class CrossValidation:
     images: list[LabelledImage]
     labels: np.ndarray
     fold_of: np.ndarray
-    logits: np.ndarray  # [N, 8] out-of-fold logits, view 0 = the image as it is
+    logits: np.ndarray  # [N, views] out-of-fold logits, view 0 = the image as it is
+    preprocessing: Preprocessing
     extras: list[LabelledImage] = field(default_factory=list)
     extra_logits: np.ndarray | None = None  # [M, 8] out-of-fold logits of the extra negatives
     decision: dict = field(default_factory=dict)
@@ -72,14 +73,18 @@ def grouped_folds(labels: np.ndarray, groups: list[str], folds: int, seed: int) 
 def run(config: TrainingConfig, log=print):
     """Train, evaluate and return (final head, cross-validation, readable images, features)."""
     started = time.monotonic()
-    images, features = _readable(find_labelled_images(config.data), config, log)
+    images = find_labelled_images(config.data)
+    target = colour_target(images, COLOUR_SAMPLE, config.seed) if config.colour_normalisation else None
+    preprocessing = Preprocessing(config.input_size, config.crop_size, target)
+    images, features = _readable(images, preprocessing, config, log)
     log(f"{len(images)} images, {len({i.patient for i in images})} patients under {config.data}")
     labels = np.array([image.is_blast for image in images])
     _check_enough_patients(images, config.folds)
     fold_of = grouped_folds(labels, [image.patient for image in images], config.folds, config.seed)
     extras, extra_features = [], np.zeros((0, *features.shape[1:]), dtype=features.dtype)
     if config.extra_negatives is not None:
-        extras, extra_features = _readable(find_extra_negatives(config.extra_negatives), config, log)
+        extras, extra_features = _readable(find_extra_negatives(config.extra_negatives),
+                                           preprocessing, config, log)
         log(f"{len(extras)} extra negatives under {config.extra_negatives} (training only)")
     extra_fold = np.random.default_rng(config.seed).integers(0, config.folds, len(extras))
     logits = np.zeros(features.shape[:2], dtype=np.float32)
@@ -95,7 +100,7 @@ def run(config: TrainingConfig, log=print):
         fold_auroc = metrics.auroc(labels[~train], logits[~train].mean(axis=1))
         log(f"fold {fold + 1}/{config.folds}: {int((~train).sum())} held-out images, "
             f"AUROC {fold_auroc:.3f}  ({(time.monotonic() - started) / 60:.1f} min)")
-    cv = CrossValidation(images, labels, fold_of, logits, extras, extra_logits)
+    cv = CrossValidation(images, labels, fold_of, logits, preprocessing, extras, extra_logits)
     decide(cv, config.target_recall)
     log(f"out-of-fold: AUROC {cv.evaluation['auroc']:.3f}, recall {cv.evaluation['recall']:.3f}, "
         f"specificity {cv.evaluation['specificity']:.3f} (TTA {cv.decision['tta']})")
@@ -105,10 +110,10 @@ def run(config: TrainingConfig, log=print):
     return final, cv
 
 
-def _readable(images: list[LabelledImage], config: TrainingConfig, log):
-    """The images that could be read, with their cached features [N, 8, D]."""
-    features, readable = extract_features(images, config.preprocessing, config.run_dir / "cache",
-                                          config.batch_size, log)
+def _readable(images: list[LabelledImage], preprocessing: Preprocessing, config: TrainingConfig, log):
+    """The images that could be read, with their cached features [N, views, D]."""
+    features, readable = extract_features(images, preprocessing, config.run_dir / "cache",
+                                          config.views, config.batch_size, log)
     return [image for image, ok in zip(images, readable) if ok], features[readable]
 
 

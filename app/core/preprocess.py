@@ -16,13 +16,23 @@ from PIL import Image
 CANVAS_SIZE = 450
 """Side of a cell canvas in pixels (the C-NMC image size, which fixes the cell scale)."""
 
+CELL_LEVEL = 20
+"""Canvas pixels whose brightest channel is above this belong to the cell (black is not)."""
+
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """How a cell canvas becomes model input; stored in and read from the model card."""
+    """How a cell canvas becomes model input; stored in and read from the model card.
+
+    `colour_target` (CIELAB mean L, a, b, then standard deviation L, a, b of the cell's
+    pixels) turns on colour normalisation: every cell's own colour statistics are mapped
+    onto it (Reinhard et al. 2001), so that a stain or camera unlike the training lab's
+    does not change what the model sees.  None: colours as they are.
+    """
 
     input_size: int = 224
     crop_size: int = 320
+    colour_target: tuple[float, float, float, float, float, float] | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -31,11 +41,17 @@ class Preprocessing:
             "input_size": self.input_size,
             "resample": "bilinear",
             "pixel_range": "float32 0..255 RGB; the model normalises internally",
+            "colour_normalisation": None if self.colour_target is None else {
+                "method": "per-cell CIELAB mean and standard deviation mapped onto the target",
+                "target": list(self.colour_target),
+            },
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> "Preprocessing":
-        return cls(input_size=int(data["input_size"]), crop_size=int(data["crop_size"]))
+        colour = data.get("colour_normalisation")
+        return cls(input_size=int(data["input_size"]), crop_size=int(data["crop_size"]),
+                   colour_target=tuple(float(v) for v in colour["target"]) if colour else None)
 
 
 def to_canvas(cell_rgb: np.ndarray) -> np.ndarray:
@@ -59,10 +75,44 @@ def model_input(canvas: np.ndarray, preprocessing: Preprocessing) -> np.ndarray:
     canvas = to_canvas(canvas) if canvas.shape[:2] != (CANVAS_SIZE, CANVAS_SIZE) else canvas
     offset = (CANVAS_SIZE - preprocessing.crop_size) // 2
     window = canvas[offset:offset + preprocessing.crop_size, offset:offset + preprocessing.crop_size]
-    resized = Image.fromarray(np.ascontiguousarray(window)).resize(
+    resized = np.asarray(Image.fromarray(np.ascontiguousarray(window)).resize(
         (preprocessing.input_size, preprocessing.input_size), Image.Resampling.BILINEAR
-    )
-    return np.asarray(resized, dtype=np.float32)
+    ))
+    if preprocessing.colour_target is not None:
+        resized = _normalise_colour(resized, preprocessing.colour_target)
+    return resized.astype(np.float32)
+
+
+def cell_colour_statistics(canvas: np.ndarray) -> np.ndarray | None:
+    """CIELAB mean and standard deviation (6 values) of a canvas's cell pixels, or None."""
+    cell = canvas.max(axis=-1) > CELL_LEVEL
+    if cell.sum() < 2:
+        return None
+    lab = _rgb2lab(canvas[cell])
+    return np.r_[lab.mean(axis=0), lab.std(axis=0)]
+
+
+def _normalise_colour(rgb: np.ndarray, target: tuple[float, ...]) -> np.ndarray:
+    """Map the cell pixels' CIELAB mean and spread onto `target`; black stays black."""
+    from skimage.color import lab2rgb
+
+    cell = rgb.max(axis=-1) > CELL_LEVEL
+    if cell.sum() < 2:
+        return rgb
+    lab = _rgb2lab(rgb[cell])
+    mean, std = lab.mean(axis=0), np.maximum(lab.std(axis=0), 1e-3)
+    lab = (lab - mean) / std * np.asarray(target[3:]) + np.asarray(target[:3])
+    lab[:, 0] = np.clip(lab[:, 0], 0, 100)
+    out = np.zeros_like(rgb)
+    out[cell] = np.clip(np.rint(lab2rgb(lab[None])[0] * 255), 0, 255).astype(np.uint8)
+    return out
+
+
+def _rgb2lab(pixels: np.ndarray) -> np.ndarray:
+    """CIELAB of N x 3 uint8 RGB pixels (scikit-image, imported when first needed)."""
+    from skimage.color import rgb2lab
+
+    return rgb2lab(pixels[None])[0]
 
 
 def tta_views(batch: np.ndarray) -> list[np.ndarray]:

@@ -25,10 +25,11 @@ def models_dir() -> Path:
 
 
 def resources_dir() -> Path:
-    """The bundled resources folder (icons, samples)."""
+    """The bundled resources folder (icons; samples only in a source checkout)."""
     return bundle_root() / "resources"
 
 
 def demo_case_dir() -> Path:
-    """The bundled demo case: single C-NMC cells as 24-bit BMP."""
+    """The demo case of a source checkout (24 C-NMC cells as 24-bit BMP); the packaged app
+    leaves it out to stay small."""
     return resources_dir() / "samples" / "demo_case"
