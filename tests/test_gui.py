@@ -3,7 +3,6 @@
 import io
 import shutil
 import sys
-import time
 import types
 import zipfile
 
@@ -250,7 +249,8 @@ def test_field_image_cells_are_outlined_and_a_click_selects_one(qtbot, make_wind
     assert solid == [other_id]  # the field now marks the clicked cell
 
 
-def test_a_case_of_10000_cells_opens_fast_and_decodes_only_visible_thumbnails(qtbot, make_window, store):
+def test_a_case_of_10000_cells_opens_and_decodes_only_visible_thumbnails(qtbot, make_window, store):
+    """Lazy thumbnails (how fast it opens and scrolls is measured by bench/app_startup.py)."""
     buffer = io.BytesIO()
     Image.new("RGB", (64, 64), (120, 60, 160)).save(buffer, format="PNG")
     case = store.create_case("big")
@@ -259,11 +259,9 @@ def test_a_case_of_10000_cells_opens_fast_and_decodes_only_visible_thumbnails(qt
                  for cell in range(100)]
         store.add_image_result(case.id, f"/nowhere/{image}.bmp", width=999, height=99, cells=cells, model_version="t")
     window = make_window()
-    started = time.perf_counter()
     window.open_case(case.id)
     QApplication.processEvents()
-    opened = time.perf_counter() - started
-    assert window.model.rowCount() == 10_000 and opened < 3.0
+    assert window.model.rowCount() == 10_000
     window.gallery.scrollToBottom()
     window.gallery.viewport().grab()
     assert 0 < len(window.model.thumbnails) < 500
