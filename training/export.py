@@ -203,8 +203,12 @@ def _markdown(card: dict) -> str:
         lines += ["None in training: the model has only seen lymphoid cells; "
                   "`bench/pbc_flag_rate.py` measures how often it flags other types."]
     lines += ["", "## Limits",
-              "- One lab, one stain normalisation, one camera: thresholds may not carry to another "
-              "lab (see site recalibration).",
+              "- One lab, one stain normalisation, one camera: neither the threshold nor the "
+              "ranking is known to carry to another lab. `bench/external_taleqani.py` runs the "
+              "model on another lab's whole fields (Taleqani, 224 px): check it before trusting "
+              "the model there, and recalibrate per site.",
+              "- The extra negatives come from one other lab: the head may learn that cells unlike "
+              "C-NMC's look normal, which costs recall at a new lab.",
               "- C-NMC normal cells are lymphoid only; other cell types were never seen in the "
               "C-NMC labels.", ""]
     return "\n".join(lines)
