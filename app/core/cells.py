@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.core.preprocess import to_canvas
+from app.core.preprocess import brightest_channel, to_canvas
 
 BLACK_LEVEL = 10
 """Pixels whose brightest channel is at most this are background in a crop on black."""
@@ -36,7 +36,7 @@ CellFinder = Callable[[np.ndarray], list[FoundCell]]
 
 def whole_image_as_cell(rgb: np.ndarray) -> list[FoundCell]:
     """A single-cell crop on black is one cell; an all-black image holds none."""
-    foreground = rgb.max(axis=2) > BLACK_LEVEL
+    foreground = brightest_channel(rgb) > BLACK_LEVEL
     rows, cols = np.flatnonzero(foreground.any(axis=1)), np.flatnonzero(foreground.any(axis=0))
     if rows.size == 0:
         return []

@@ -33,7 +33,7 @@ from scipy import ndimage as ndi
 from skimage import feature, filters, measure, morphology, segmentation
 
 from app.core.cells import BLACK_LEVEL, CellFinder, FoundCell, whole_image_as_cell
-from app.core.preprocess import to_canvas
+from app.core.preprocess import brightest_channel, to_canvas
 
 InputKind = Literal["crop_on_black", "field"]
 
@@ -97,10 +97,10 @@ def classify_input_kind(rgb: np.ndarray) -> InputKind:
     """"crop_on_black" for a cell pre-segmented on black (frame mostly black, 30% black), else "field"."""
     rgb = np.asarray(rgb)
     frame = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])[..., :3]
-    if (frame.max(axis=-1) <= BLACK_LEVEL).mean() < 0.6:  # a crop cut by the image edge keeps most of its black frame
+    if (brightest_channel(frame) <= BLACK_LEVEL).mean() < 0.6:  # a crop cut by the image edge keeps most of its black frame
         return "field"
     step = max(1, min(rgb.shape[:2]) // 200)
-    black = rgb[::step, ::step, :3].max(axis=-1) <= BLACK_LEVEL
+    black = brightest_channel(rgb[::step, ::step]) <= BLACK_LEVEL
     return "crop_on_black" if black.mean() >= 0.3 else "field"
 
 
