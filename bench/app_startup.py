@@ -132,7 +132,7 @@ def build_case(folder: Path, cells: int, distinct: int) -> int:
         classify_case(store, source.id, crops, classifier)
         real = [(cell, store.cell_crop(cell.id)) for cell in store.list_cells(source.id, sort="position")]
         case = store.create_case(f"{cells} cells")
-        store.set_case_model(case.id, classifier.version, classifier.card.threshold, classifier.card.call)
+        store.set_case_model(case.id, classifier.version, classifier.rule, classifier.rule.threshold)
         for n in range(cells):
             cell, png = real[n % len(real)]
             link = links / f"cell_{n:05d}.webp"

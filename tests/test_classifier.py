@@ -38,7 +38,7 @@ def test_tta_averages_the_logits_of_the_8_views_then_calibrates(classifier):
     with_tta = Classifier(MODELS, tta=True, batch_size=8)
     view_logits = np.stack([classifier.logits(view) for view in tta_views(inputs)])
     expected_logits = view_logits.mean(axis=0)
-    expected = 1.0 / (1.0 + np.exp(-expected_logits / classifier.card.temperature))
+    expected = 1.0 / (1.0 + np.exp(-expected_logits / classifier.card.temperature))  # card rule: no bias
     predictions = with_tta.predict(inputs)
     np.testing.assert_allclose([p.logit for p in predictions], expected_logits, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose([p.probability for p in predictions], expected, rtol=1e-4, atol=1e-5)
@@ -54,7 +54,7 @@ def test_calls_follow_the_card_and_an_overridden_threshold(classifier):
     inputs = np.concatenate([_demo_inputs(classifier, "all", 4), _demo_inputs(classifier, "hem", 4)])
     for threshold in (None, 0.05, 0.95):
         for prediction in classifier.predict(inputs, threshold):
-            assert prediction.call == classifier.card.call(prediction.probability, threshold)
+            assert prediction.call == classifier.card.rule.call(prediction.probability, threshold)
     assert classifier.classify([]) == [] and classifier.predict(inputs[:0]) == []
     assert {p.call for p in classifier.predict(inputs, 0.999)} <= {"normal", "uncertain"}
 
@@ -108,7 +108,7 @@ def test_app_never_imports_tensorflow():
 
 
 def test_calls_are_recall_first_with_the_uncertain_band_just_below_the_threshold(classifier):
-    card = classifier.card
+    card = classifier.card.rule
     low, threshold = card.uncertain_low, card.threshold
     assert card.call(threshold) == "flagged" and card.call(1.0) == "flagged"
     assert card.call(np.nextafter(threshold, 0)) == "uncertain" and card.call(low) == "uncertain"

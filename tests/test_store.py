@@ -1,17 +1,20 @@
 """The case store on real SQLite: schema, cases, results, review, history, sign-off, threads."""
 
+import math
 import sqlite3
 import threading
 
 import pytest
 
+from app.core.decision import DecisionRule
 from app.core.store import DB_FILE, MIGRATIONS, CaseStore, NewCell, StoreError
 from app.core.store import data_dir as resolve_data_dir
 
 
 def _cell(probability: float, call: str) -> NewCell:
-    return NewCell(box=(1, 2, 30, 40), touches_border=False, crop_png=b"\x89PNG-bytes", logit=0.0,
-                   probability=probability, call=call)
+    """A cell whose logit gives `probability` at temperature 1."""
+    return NewCell(box=(1, 2, 30, 40), touches_border=False, crop_png=b"\x89PNG-bytes",
+                   logit=math.log(probability / (1 - probability)), probability=probability, call=call)
 
 
 def _case_with_cells(store: CaseStore, name: str = "case") -> tuple[int, list[int]]:
@@ -158,12 +161,24 @@ def test_sign_off_needs_every_flagged_and_uncertain_cell_reviewed_then_freezes(s
             change()
 
 
-def test_changing_the_threshold_re_decides_stored_cells(store):
-    case_id, _ = _case_with_cells(store)
-    store.set_case_model(case_id, "m1", 0.6, lambda p: "flagged" if p >= 0.6 else "normal")
-    store.set_case_model(case_id, "m1", 0.3, lambda p: "flagged" if p >= 0.3 else "normal")
+def test_a_new_rule_or_threshold_re_decides_stored_cells_from_their_logits(store):
+    case_id, cells = _case_with_cells(store)
+    store.set_decision(cells[0], "blast", "ana")
+    card = DecisionRule(temperature=1.0, threshold=0.6, uncertain_low=0.45)
+    store.set_case_model(case_id, "m1", card, 0.6)
+    store.set_case_model(case_id, "m1", card, 0.3)
     assert store.get_case(case_id).threshold == 0.3
     assert sorted(cell.call for cell in store.list_cells(case_id)) == ["flagged", "flagged", "flagged", "normal"]
+    site = DecisionRule(temperature=2.0, threshold=0.55, uncertain_low=0.5, bias=0.1, name="site profile 1")
+    case = store.set_case_model(case_id, "m1", site, site.threshold)
+    assert (case.decision_rule, case.threshold) == ("site profile 1", 0.55)
+    by_position = store.list_cells(case_id, sort="position")
+    expected = site.probabilities([math.log(p / (1 - p)) for p in (0.9, 0.5, 0.1, 0.7)])
+    assert [cell.probability for cell in by_position] == pytest.approx(expected)
+    assert [cell.call for cell in by_position] == [site.call(p) for p in expected]
+    store.set_case_model(case_id, "m1", card, 0.6)  # back: the same numbers as before, nothing lost
+    assert [cell.probability for cell in store.list_cells(case_id, sort="position")] == pytest.approx([0.9, 0.5, 0.1, 0.7])
+    assert store.get_cell(cells[0]).decision == "blast"
 
 
 def test_writes_from_many_threads(store):
@@ -217,8 +232,10 @@ def test_a_schema_1_database_is_upgraded_in_place(data_dir):
         case = store.create_case("old")
     with sqlite3.connect(data_dir / DB_FILE) as raw:
         raw.execute("DROP TABLE case_sources")
+        raw.execute("ALTER TABLE cases DROP COLUMN decision_rule")
         raw.execute("UPDATE schema_version SET version = 1")
     with CaseStore.open() as store:
         assert store.schema_version() == len(MIGRATIONS)
+        assert store.get_case(case.id).decision_rule is None
         store.add_sources(case.id, ["/data/x"])
         assert store.list_sources(case.id) == ["/data/x"]

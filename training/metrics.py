@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from app.core.decision import auroc, threshold_for_recall
+
+__all__ = ["auroc", "threshold_for_recall", "sigmoid", "roc_curve", "binary_metrics",
+           "expected_calibration_error", "reliability", "fit_temperature"]
+
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(logits, -60, 60)))
-
-
-def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney, ties counted half)."""
-    labels = labels.astype(bool)
-    ranks = _average_ranks(scores)
-    positives, negatives = labels.sum(), (~labels).sum()
-    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
 def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -26,13 +23,6 @@ def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.nd
     false_pos = (last_of_tie + 1) - true_pos
     return (np.r_[0, false_pos / max(1, (~labels.astype(bool)).sum())],
             np.r_[0, true_pos / max(1, labels.astype(bool).sum())])
-
-
-def threshold_for_recall(labels: np.ndarray, scores: np.ndarray, recall: float) -> float:
-    """The highest threshold whose recall (score >= threshold) is at least `recall`."""
-    positive_scores = np.sort(scores[labels.astype(bool)])
-    allowed_misses = int(np.floor((1.0 - recall) * len(positive_scores) + 1e-9))
-    return float(positive_scores[allowed_misses])
 
 
 def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
@@ -96,13 +86,3 @@ def fit_temperature(labels: np.ndarray, logits: np.ndarray) -> float:
         else:
             low = a
     return float(np.exp((low + high) / 2))
-
-
-def _average_ranks(values: np.ndarray) -> np.ndarray:
-    order = np.argsort(values, kind="stable")
-    ranks = np.empty(len(values), dtype=float)
-    sorted_values = values[order]
-    boundaries = np.r_[0, np.nonzero(np.diff(sorted_values))[0] + 1, len(values)]
-    for start, end in zip(boundaries[:-1], boundaries[1:]):
-        ranks[order[start:end]] = (start + end + 1) / 2
-    return ranks

@@ -2,8 +2,8 @@
 
 The model takes float32 N x S x S x 3 RGB in 0..255 (`model_input` of a cell canvas) and
 returns one logit per cell.  With test-time augmentation the logits of the 8 flips and
-rotations are averaged; the calibrated probability is sigmoid(logit / temperature), and the
-card's threshold and uncertain band turn it into a call.  A `Classifier` holds one
+rotations are averaged; a `DecisionRule` (the card's, or a site profile's) turns the logit
+into a calibrated probability and a call.  A `Classifier` holds one
 interpreter and is not thread-safe: use it from one thread (the pipeline's).
 """
 
@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
+from app.core.decision import DecisionRule
 from app.core.model_card import ModelCard, ModelCardError
 from app.core.preprocess import model_input, tta_views
 from app.core.resources import models_dir
@@ -50,6 +51,7 @@ class Classifier:
         tta: bool | None = None,
         num_threads: int | None = None,
         batch_size: int = 16,
+        rule: DecisionRule | None = None,
     ) -> None:
         folder = Path(model_dir) if model_dir is not None else models_dir()
         try:
@@ -57,6 +59,8 @@ class Classifier:
         except ModelCardError as error:
             raise ClassifierError(str(error)) from error
         self.tta = self.card.tta if tta is None else tta
+        self.rule = rule or self.card.rule
+        """How logits become probabilities and calls: the card's, or a site profile's."""
         self.batch_size = max(1, batch_size)
         self._interpreter = _open_interpreter(folder / MODEL_FILE, num_threads or os.cpu_count() or 1)
         size = self.card.preprocessing.input_size
@@ -83,7 +87,7 @@ class Classifier:
         return self.predict(np.stack([self.prepare(canvas) for canvas in canvases]), threshold)
 
     def predict(self, inputs: np.ndarray, threshold: float | None = None) -> list[Prediction]:
-        """Predictions for N x S x S x 3 model inputs; `threshold` overrides the card's."""
+        """Predictions for N x S x S x 3 model inputs; `threshold` overrides the rule's."""
         if len(inputs) == 0:
             return []
         if self.tta:
@@ -91,9 +95,9 @@ class Classifier:
             logits = self.logits(np.concatenate(views)).reshape(len(views), len(inputs)).mean(axis=0)
         else:
             logits = self.logits(inputs)
-        probabilities = 0.5 * (1.0 + np.tanh(logits / self.card.temperature / 2.0))  # stable sigmoid
+        probabilities = self.rule.probabilities(logits)
         return [
-            Prediction(float(logit), float(probability), self.card.call(float(probability), threshold))
+            Prediction(float(logit), float(probability), self.rule.call(float(probability), threshold))
             for logit, probability in zip(logits, probabilities, strict=True)
         ]
 

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.core.decision import DecisionRule
 from app.core.preprocess import Preprocessing
 
 
@@ -49,16 +50,7 @@ class ModelCard:
         except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
             raise ModelCardError(f"model card {path} is not valid: {error!r}") from error
 
-    def call(self, probability: float, threshold: float | None = None) -> str:
-        """'flagged', 'uncertain' or 'normal' for a calibrated blast probability.
-
-        Recall first: at or above the threshold a cell is 'flagged'.  Just below it, in the
-        uncertain band (where the blasts the threshold misses lie), it is 'uncertain' and
-        goes to the review queue too.  An overridden threshold carries the band along.
-        """
-        threshold = self.threshold if threshold is None else threshold
-        if probability >= threshold:
-            return "flagged"
-        if probability >= self.uncertain_low + (threshold - self.threshold):
-            return "uncertain"
-        return "normal"
+    @property
+    def rule(self) -> DecisionRule:
+        """The decision rule the model was trained with (see `app.core.decision`)."""
+        return DecisionRule(self.temperature, self.threshold, self.uncertain_low)

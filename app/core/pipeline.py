@@ -74,16 +74,18 @@ def classify_case(
 ) -> RunSummary:
     """Classify the images under `paths` into case `case_id` and store every result.
 
-    `threshold` overrides the one the case was classified with before, which defaults to
-    the model card's; changing it re-decides the cells already stored in the case.
+    The case is decided by the classifier's rule (model card or site profile); `threshold`
+    overrides the one the case was classified with before under that rule, which defaults
+    to the rule's.  A new rule or threshold re-decides the cells already stored in the case.
     """
     images = discover_images(paths)
     todo = [path for path in images if not store.image_done(case_id, path)]
     case = store.get_case(case_id)
+    rule = classifier.rule
     if threshold is None:
-        threshold = case.threshold if case.threshold is not None else classifier.card.threshold
-    card = classifier.card
-    store.set_case_model(case_id, classifier.version, threshold, lambda p: card.call(p, threshold))
+        kept = case.threshold is not None and case.decision_rule == rule.name
+        threshold = case.threshold if kept else rule.threshold
+    store.set_case_model(case_id, classifier.version, rule, threshold)
 
     run = _Run(store, case_id, classifier, threshold, _finder_name(cell_finder), progress, len(images))
     run.done = len(images) - len(todo)

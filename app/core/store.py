@@ -27,6 +27,8 @@ from pathlib import Path
 
 import platformdirs
 
+from app.core.decision import DecisionRule
+
 DB_FILE = "cases.sqlite3"
 DATA_DIR_ENV = "BLASTSCAN_DATA_DIR"
 
@@ -102,6 +104,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             path TEXT NOT NULL,
             PRIMARY KEY (case_id, path))""",
     ),
+    ("ALTER TABLE cases ADD COLUMN decision_rule TEXT",),
 )
 """Schema changes in order; the store's schema version is how many of them are applied."""
 
@@ -123,6 +126,8 @@ class Case:
     threshold: float | None
     signed_off_by: str | None
     signed_off_at: str | None
+    decision_rule: str | None = None
+    """Name of the decision rule (model card or site profile) the calls were made with."""
 
     @property
     def signed_off(self) -> bool:
@@ -207,7 +212,7 @@ def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
 
 _CASE_COLUMNS = (
     "id, name, sample_id, operator, created_at, input_kind, model_version, threshold, "
-    "signed_off_by, signed_off_at"
+    "signed_off_by, signed_off_at, decision_rule"
 )
 _IMAGE_COLUMNS = "id, case_id, path, status, message, width, height, cell_finder, created_at"
 _CELL_QUERY = """
@@ -320,29 +325,30 @@ class CaseStore:
                     raise StoreError(f"a case named {value!r} exists already") from error
         return self.get_case(case_id)
 
-    def set_case_model(
-        self, case_id: int, model_version: str, threshold: float, decide: Callable[[float], str]
-    ) -> Case:
-        """Record the model and threshold a case is classified with.
+    def set_case_model(self, case_id: int, model_version: str, rule: DecisionRule, threshold: float) -> Case:
+        """Record the model and decision rule (with its threshold) a case is classified with.
 
-        When the threshold changes, the stored predictions get their call again from
-        `decide(probability)`, so every cell of a case is decided the same way.
+        When the rule or threshold changes, the case's stored predictions of that model get
+        probability and call again from their logits, so every cell of a case is decided the
+        same way; review decisions are not touched.
         """
         with self._write() as db:
             case = self._check_open(db, case_id)
             db.execute(
-                "UPDATE cases SET model_version = ?, threshold = ? WHERE id = ?",
-                (model_version, threshold, case_id),
+                "UPDATE cases SET model_version = ?, threshold = ?, decision_rule = ? WHERE id = ?",
+                (model_version, threshold, rule.name, case_id),
             )
-            if case.threshold is not None and case.threshold != threshold:
+            if case.model_version is not None and (case.decision_rule, case.threshold) != (rule.name, threshold):
                 rows = db.execute(
-                    "SELECT p.id, p.probability FROM predictions p JOIN cells c ON c.id = p.cell_id "
-                    "JOIN images i ON i.id = c.image_id WHERE i.case_id = ?",
-                    (case_id,),
+                    "SELECT p.id, p.logit FROM predictions p JOIN cells c ON c.id = p.cell_id "
+                    "JOIN images i ON i.id = c.image_id WHERE i.case_id = ? AND p.model_version = ?",
+                    (case_id, model_version),
                 ).fetchall()
+                probabilities = rule.probabilities([logit for _, logit in rows])
                 db.executemany(
-                    "UPDATE predictions SET call = ? WHERE id = ?",
-                    [(decide(probability), prediction_id) for prediction_id, probability in rows],
+                    "UPDATE predictions SET probability = ?, call = ? WHERE id = ?",
+                    [(float(p), rule.call(float(p), threshold), prediction_id)
+                     for (prediction_id, _), p in zip(rows, probabilities, strict=True)],
                 )
         return self.get_case(case_id)
 

@@ -1,0 +1,77 @@
+"""The decision rule: how a model's logit becomes a calibrated probability and a call.
+
+probability = sigmoid(logit / temperature + bias); at or above `threshold` a cell is
+'flagged', in the uncertain band just below it 'uncertain', else 'normal' (recall first:
+the uncertain band holds the blasts the threshold misses, and goes to review too).  The
+model card carries the rule the model was trained with (bias 0); a site profile carries a
+rule refitted on one lab's reviewed cells.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+MODEL_CARD_RULE = "model card"
+"""Name of the rule that comes with a model, when no site profile is in use."""
+
+
+@dataclass(frozen=True)
+class DecisionRule:
+    """Temperature, bias, threshold and the uncertain band's lower edge, with a name to show."""
+
+    temperature: float
+    threshold: float
+    uncertain_low: float
+    bias: float = 0.0
+    name: str = MODEL_CARD_RULE
+
+    def probabilities(self, logits: np.ndarray | float) -> np.ndarray:
+        """Calibrated blast probabilities of raw logits (numerically stable sigmoid)."""
+        scaled = np.asarray(logits, dtype=np.float64) / self.temperature + self.bias
+        return 0.5 * (1.0 + np.tanh(scaled / 2.0))
+
+    def call(self, probability: float, threshold: float | None = None) -> str:
+        """'flagged', 'uncertain' or 'normal'; an overridden threshold carries the band along."""
+        threshold = self.threshold if threshold is None else threshold
+        if probability >= threshold:
+            return "flagged"
+        if probability >= self.uncertain_low + (threshold - self.threshold):
+            return "uncertain"
+        return "normal"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> DecisionRule:
+        return cls(**{key: values[key] for key in ("temperature", "threshold", "uncertain_low", "bias", "name")})
+
+
+def auroc(is_blast: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney, ties counted half); NaN without both classes."""
+    is_blast = np.asarray(is_blast, dtype=bool)
+    positives, negatives = int(is_blast.sum()), int((~is_blast).sum())
+    if positives == 0 or negatives == 0:
+        return float("nan")
+    ranks = _average_ranks(np.asarray(scores, dtype=np.float64))
+    return float((ranks[is_blast].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def threshold_for_recall(is_blast: np.ndarray, scores: np.ndarray, recall: float) -> float:
+    """The highest threshold whose recall (score >= threshold) is at least `recall`."""
+    positive_scores = np.sort(np.asarray(scores)[np.asarray(is_blast, dtype=bool)])
+    allowed_misses = int(np.floor((1.0 - recall) * len(positive_scores) + 1e-9))
+    return float(positive_scores[allowed_misses])
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks, ties sharing their average rank."""
+    order = np.argsort(values, kind="stable")
+    sorted_values = values[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_values)) + 1]
+    ends = np.r_[starts[1:], len(values)]
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
+    return ranks
