@@ -94,7 +94,7 @@ def test_signed_off_report_matches_the_store(store, reviewed, classifier, tmp_pa
     assert summary["Software"][0] == f"BlastScan {__version__}"
     assert summary["Model version"][0] == classifier.version
     assert summary["Decision threshold"][0] == pytest.approx(classifier.card.threshold)
-    assert summary["Site profile / model card"][0] == "default (model card)"
+    assert summary["Decision rule (site profile)"][0] == "model card (no site profile)"
     assert summary["Images"][0] == 26 and summary["Unreadable files (see Errors)"][0] == 1
     assert (summary["Cells analysed"][0], summary["AI-flagged"][0], summary["Uncertain"][0]) == (
         24, flagged, uncertain)

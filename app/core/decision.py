@@ -49,6 +49,11 @@ class DecisionRule:
         return cls(**{key: values[key] for key in ("temperature", "threshold", "uncertain_low", "bias", "name")})
 
 
+def describe_rule(rule_name: str | None) -> str:
+    """How a case's rule reads in the app and the report."""
+    return rule_name if rule_name and rule_name != MODEL_CARD_RULE else "model card (no site profile)"
+
+
 def auroc(is_blast: np.ndarray, scores: np.ndarray) -> float:
     """Area under the ROC curve (Mann-Whitney, ties counted half); NaN without both classes."""
     is_blast = np.asarray(is_blast, dtype=bool)

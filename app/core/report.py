@@ -30,12 +30,11 @@ from openpyxl.worksheet.worksheet import Worksheet
 from PIL import Image, UnidentifiedImageError
 
 from app import __version__
+from app.core.decision import describe_rule
 from app.core.store import CALLS, DECISIONS, Case, CaseStore, CaseSummary, CellRecord, ImageRecord
 
 CONFIDENCE = 0.95
 """Level of the blast-percentage interval (Wilson score interval)."""
-DEFAULT_SITE_PROFILE = "default (model card)"
-"""Shown until site profiles exist: threshold and band come from the bundled model card."""
 DECISION_SUPPORT_NOTE = (
     "Decision support only. BlastScan flags cells that may be leukemic blasts; it does not make "
     "a diagnosis. Every result must be reviewed and confirmed by a qualified expert (haematologist "
@@ -170,7 +169,8 @@ def _write_summary(sheet: Worksheet, data: _CaseData) -> None:
     _pairs(sheet, [
         ("Software", f"BlastScan {__version__}"),
         ("Model version", case.model_version or "not classified yet"),
-        ("Site profile / model card", DEFAULT_SITE_PROFILE),
+        ("Decision rule (site profile)", describe_rule(case.decision_rule) if case.model_version
+         else "not classified yet"),
         ("Decision threshold", case.threshold if case.threshold is not None else "not classified yet"),
     ])
     sheet.cell(sheet.max_row, 2).number_format = _PROBABILITY_FORMAT

@@ -179,6 +179,17 @@ class CellRecord:
 
 
 @dataclass(frozen=True)
+class LabLabel:
+    """A reviewed cell of a signed-off case: one label of this lab's own cells."""
+
+    case_id: int
+    cell_id: int
+    is_blast: bool
+    logit: float
+    model_version: str
+
+
+@dataclass(frozen=True)
 class DecisionChange:
     id: int
     cell_id: int
@@ -523,6 +534,21 @@ class CaseStore:
             (case_id, cell_id, cell_id),
         )
         return [DecisionChange(*row) for row in rows]
+
+    def lab_labels(self) -> list[LabLabel]:
+        """Cells decided 'blast' or 'normal' in signed-off cases, with their latest logit.
+
+        Only signed-off cases count: their decisions are final.  'unsure' is no label.
+        """
+        rows = self._all(
+            "SELECT i.case_id, c.id, d.decision = 'blast', p.logit, p.model_version FROM cells c "
+            "JOIN images i ON i.id = c.image_id JOIN cases k ON k.id = i.case_id "
+            "JOIN decisions d ON d.cell_id = c.id "
+            "JOIN predictions p ON p.id = (SELECT MAX(id) FROM predictions WHERE cell_id = c.id) "
+            "WHERE k.signed_off_at IS NOT NULL AND d.decision IN ('blast', 'normal') ORDER BY c.id"
+        )
+        return [LabLabel(case_id, cell_id, bool(blast), logit, version)
+                for case_id, cell_id, blast, logit, version in rows]
 
     def summary(self, case_id: int) -> CaseSummary:
         images, errors = self._one(

@@ -1,0 +1,233 @@
+"""Recalibration to one lab: refit the decision rule on the lab's own reviewed cells.
+
+A model's threshold does not carry to a lab with another stain, camera or scale, but its
+ranking often does.  From the reviewed cells of signed-off cases (`CaseStore.lab_labels`)
+this fits temperature and bias (Platt scaling of the model's logits), then the threshold
+that reaches the target blast recall and the uncertain band below it, the same way training
+decides them.  No TensorFlow: numbers only.
+
+The estimate is honest about cases: cases (patients/samples), never cells, are split into
+folds; each fold's cells are decided by a rule fitted on the other folds, and recall and
+specificity come with 95% intervals from resampling cases.  The numbers *before* apply the
+rule in use now to the same cells.
+
+Caveat for whoever reads the numbers: a lab's labels are the cells someone reviewed.  Cells
+called normal are reviewed only when the technician chose to, so blasts among unreviewed
+normal calls are not counted; review a sample of normal calls to make recall fair.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from app.core.decision import DecisionRule, auroc, threshold_for_recall
+from app.core.store import LabLabel
+
+MINIMUM_BLASTS = 50
+MINIMUM_NORMALS = 50
+MINIMUM_CASES = 5
+UNCERTAIN_RECALL = 0.99
+"""The uncertain band starts at the threshold that reaches this recall (as in training)."""
+FOLDS = 5
+BOOTSTRAP_SAMPLES = 2000
+SMALLEST_SLOPE = 0.01
+"""Platt slope floor: a model that does not rank this lab's cells keeps a usable scale."""
+
+
+class RecalibrationRefused(ValueError):
+    """Recalibration is not possible with these labels; the message says why."""
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    """Labelled cells of one model: case of each cell, the model's logit, the reviewer's label."""
+
+    case_ids: np.ndarray
+    logits: np.ndarray
+    is_blast: np.ndarray
+
+    @classmethod
+    def of_model(cls, labels: Sequence[LabLabel], model_version: str) -> LabelSet:
+        """The labels whose logits come from `model_version` (other models' logits differ)."""
+        mine = [label for label in labels if label.model_version == model_version]
+        return cls(
+            np.array([label.case_id for label in mine], dtype=np.int64),
+            np.array([label.logit for label in mine], dtype=np.float64),
+            np.array([label.is_blast for label in mine], dtype=bool),
+        )
+
+    def __len__(self) -> int:
+        return len(self.logits)
+
+    @property
+    def blasts(self) -> int:
+        return int(self.is_blast.sum())
+
+    @property
+    def normals(self) -> int:
+        return int((~self.is_blast).sum())
+
+    @property
+    def cases(self) -> int:
+        return len(np.unique(self.case_ids))
+
+    def subset(self, mask: np.ndarray) -> LabelSet:
+        return LabelSet(self.case_ids[mask], self.logits[mask], self.is_blast[mask])
+
+
+@dataclass(frozen=True)
+class RateEstimate:
+    """Blast recall and specificity on labelled cells, each with a 95% case-resampled interval."""
+
+    recall: float
+    recall_interval: tuple[float, float]
+    specificity: float
+    specificity_interval: tuple[float, float]
+    blasts: int
+    normals: int
+    cases: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> RateEstimate:
+        return cls(**{**values, "recall_interval": tuple(values["recall_interval"]),
+                      "specificity_interval": tuple(values["specificity_interval"])})
+
+
+@dataclass(frozen=True)
+class Recalibration:
+    """A refitted rule with its evidence: the rule in use now and the new one, on the same cells."""
+
+    rule: DecisionRule
+    target_recall: float
+    before: RateEstimate
+    after: RateEstimate
+    auroc: float
+    folds: int
+
+
+def check_enough_labels(
+    labels: LabelSet,
+    minimum_blasts: int = MINIMUM_BLASTS,
+    minimum_normals: int = MINIMUM_NORMALS,
+    minimum_cases: int = MINIMUM_CASES,
+) -> None:
+    """Refuse, saying what is missing, while the labels are too few to fit and check a rule."""
+    missing = []
+    if labels.blasts < minimum_blasts:
+        missing.append(f"{labels.blasts} confirmed blasts (need {minimum_blasts})")
+    if labels.normals < minimum_normals:
+        missing.append(f"{labels.normals} confirmed normal cells (need {minimum_normals})")
+    if labels.cases < minimum_cases:
+        missing.append(f"{labels.cases} signed-off cases with labels (need {minimum_cases})")
+    if missing:
+        raise RecalibrationRefused(
+            "not enough reviewed cells to recalibrate: " + "; ".join(missing)
+            + ". Review and sign off more cases (decide normal calls too), then try again."
+        )
+
+
+def recalibrate(
+    labels: LabelSet,
+    current: DecisionRule,
+    target_recall: float,
+    *,
+    folds: int = FOLDS,
+    seed: int = 0,
+    minimums: tuple[int, int, int] = (MINIMUM_BLASTS, MINIMUM_NORMALS, MINIMUM_CASES),
+) -> Recalibration:
+    """Fit a rule for this lab on all labels; estimate it case-grouped; compare with `current`."""
+    check_enough_labels(labels, *minimums)
+    if not 0 < target_recall < 1:
+        raise RecalibrationRefused(f"the target recall must be between 0 and 1, not {target_recall}")
+    before = estimate(labels, current.probabilities(labels.logits) >= current.threshold, seed)
+    fold_of = case_folds(labels, folds, seed)
+    flagged = np.zeros(len(labels), dtype=bool)
+    for fold in range(fold_of.max() + 1):
+        held_out = fold_of == fold
+        rule = fit_rule(labels.subset(~held_out), target_recall)
+        flagged[held_out] = rule.probabilities(labels.logits[held_out]) >= rule.threshold
+    return Recalibration(
+        rule=fit_rule(labels, target_recall),
+        target_recall=target_recall,
+        before=before,
+        after=estimate(labels, flagged, seed),
+        auroc=auroc(labels.is_blast, labels.logits),
+        folds=int(fold_of.max() + 1),
+    )
+
+
+def fit_rule(labels: LabelSet, target_recall: float, name: str = "site profile") -> DecisionRule:
+    """Temperature and bias by Platt scaling, then threshold and uncertain band for the recall."""
+    if labels.blasts == 0 or labels.normals == 0:
+        raise RecalibrationRefused("a fold holds only one class: label cells of more cases")
+    slope, bias = platt_scaling(labels.logits, labels.is_blast)
+    rule = DecisionRule(temperature=1.0 / slope, threshold=0.5, uncertain_low=0.5, bias=bias, name=name)
+    probabilities = rule.probabilities(labels.logits)
+    threshold = threshold_for_recall(labels.is_blast, probabilities, target_recall)
+    low = min(threshold, threshold_for_recall(labels.is_blast, probabilities, UNCERTAIN_RECALL))
+    return DecisionRule(rule.temperature, threshold, low, bias, name)
+
+
+def platt_scaling(logits: np.ndarray, is_blast: np.ndarray, iterations: int = 50) -> tuple[float, float]:
+    """Slope a and intercept b minimising the log-loss of sigmoid(a * logit + b) (Newton)."""
+    design = np.column_stack([logits, np.ones_like(logits)])
+    target = is_blast.astype(np.float64)
+    weights = np.array([1.0, 0.0])
+    ridge = 1e-6 * np.eye(2)
+    for _ in range(iterations):
+        p = 0.5 * (1.0 + np.tanh(design @ weights / 2.0))
+        gradient = design.T @ (p - target)
+        hessian = design.T @ (design * (p * (1 - p))[:, None]) + ridge
+        step = np.linalg.solve(hessian, gradient)
+        weights = weights - step
+        if np.abs(step).max() < 1e-10:
+            break
+    return max(float(weights[0]), SMALLEST_SLOPE), float(weights[1])
+
+
+def case_folds(labels: LabelSet, folds: int, seed: int) -> np.ndarray:
+    """Fold of each cell: whole cases dealt to folds, cases ordered by their blast share."""
+    cases = np.unique(labels.case_ids)
+    shares = np.array([labels.is_blast[labels.case_ids == case].mean() for case in cases])
+    shuffled = np.random.default_rng(seed).permutation(len(cases))
+    order = shuffled[np.argsort(shares[shuffled], kind="stable")]
+    fold_of_case = np.empty(len(cases), dtype=int)
+    fold_of_case[order] = np.arange(len(cases)) % min(folds, len(cases))
+    return fold_of_case[np.searchsorted(cases, labels.case_ids)]
+
+
+def estimate(labels: LabelSet, flagged: np.ndarray, seed: int = 0) -> RateEstimate:
+    """Recall and specificity of `flagged`, with percentile intervals over resampled cases."""
+    cases, index = np.unique(labels.case_ids, return_inverse=True)
+    per_case = np.zeros((len(cases), 4))
+    for column, members in enumerate((labels.is_blast & flagged, labels.is_blast,
+                                      ~labels.is_blast & ~flagged, ~labels.is_blast)):
+        per_case[:, column] = np.bincount(index, weights=members, minlength=len(cases))
+    resampled = per_case[np.random.default_rng(seed).integers(0, len(cases), (BOOTSTRAP_SAMPLES, len(cases)))]
+    totals = resampled.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recalls, specificities = totals[:, 0] / totals[:, 1], totals[:, 2] / totals[:, 3]
+    observed = per_case.sum(axis=0)
+    return RateEstimate(
+        recall=float(observed[0] / max(observed[1], 1)),
+        recall_interval=_interval(recalls),
+        specificity=float(observed[2] / max(observed[3], 1)),
+        specificity_interval=_interval(specificities),
+        blasts=labels.blasts,
+        normals=labels.normals,
+        cases=len(cases),
+    )
+
+
+def _interval(samples: np.ndarray) -> tuple[float, float]:
+    samples = samples[np.isfinite(samples)]
+    if samples.size == 0:
+        return (float("nan"), float("nan"))
+    low, high = np.percentile(samples, [2.5, 97.5])
+    return (float(low), float(high))
