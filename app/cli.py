@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, TextIO
 from app import __version__
 
 if TYPE_CHECKING:  # the core is imported only when a command runs: the app must open fast
+    from app.core.recalibration import LabelSet
+    from app.core.site import SiteLibrary
     from app.core.store import Case, CaseStore
 
 CSV_HEADER = (
@@ -108,6 +110,26 @@ def _add_report(commands: argparse._SubParsersAction) -> None:
     report.set_defaults(run=_run_report)
 
 
+def _add_lab(commands: argparse._SubParsersAction) -> None:
+    lab = commands.add_parser(
+        "lab",
+        prog="blastscan lab",
+        help="adapt to this lab: show, fit or choose site profiles and models",
+        description="Without options: the model and site profile in use, this lab's labels (reviewed "
+        "cells of signed-off cases), the saved profiles and models.  --recalibrate fits a new site "
+        "profile from the labels (kept, not used until chosen); --use-model/--use-profile choose "
+        "what classifies from now on and re-decide the open cases of that model.",
+    )
+    lab.add_argument("--recalibrate", action="store_true", help="fit and save a new site profile")
+    lab.add_argument("--target-recall", type=_probability, default=None, metavar="R",
+                     help="blast recall the profile must reach (default: the model card's target)")
+    lab.add_argument("--use-model", metavar="KEY", help="'bundled' or a lab model's folder name")
+    lab.add_argument("--use-profile", metavar="N", help="site profile number, or 'none' for the model card")
+    lab.add_argument("--by", metavar="NAME", help="who makes the change (required to fit or choose)")
+    _add_data_dir(lab)
+    lab.set_defaults(run=_run_lab)
+
+
 def _add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir", type=Path, metavar="D",
@@ -115,7 +137,7 @@ def _add_data_dir(parser: argparse.ArgumentParser) -> None:
     )
 
 
-COMMANDS = {"classify": _add_classify, "report": _add_report}
+COMMANDS = {"classify": _add_classify, "report": _add_report, "lab": _add_lab}
 """Sub-commands by name, each a function adding its parser (with `run` as default)."""
 
 
@@ -124,6 +146,7 @@ def _run_classify(args: argparse.Namespace) -> int:
     from app.core.discovery import discover_images
     from app.core.pipeline import classify_case
     from app.core.segmentation import cell_finder
+    from app.core.site import SiteLibrary
     from app.core.store import CaseStore, StoreError
 
     out = args.csv.expanduser()
@@ -135,10 +158,12 @@ def _run_classify(args: argparse.Namespace) -> int:
     if not images:
         return _fail("no images found in " + ", ".join(args.paths), EXIT_USAGE)
     try:
-        classifier = Classifier(tta=args.tta, num_threads=args.threads)
         store = CaseStore.open(args.data_dir)
+        setup = SiteLibrary(store.path.parent).active()
+        classifier = Classifier(setup.model.folder, tta=args.tta, num_threads=args.threads, rule=setup.rule)
     except (ClassifierError, StoreError) as error:
         return _fail(str(error), EXIT_FAILED)
+    print(setup.describe() + (f" ({setup.note})" if setup.note else ""), file=sys.stderr)
     with store:
         try:
             name = args.case or f"Batch {datetime.now():%Y-%m-%d %H:%M:%S}"
@@ -189,6 +214,57 @@ def _run_report(args: argparse.Namespace) -> int:
         return _fail(problem, EXIT_FAILED)
     print(f"Report of case {case.name!r}: {out}", file=sys.stderr)
     return EXIT_OK
+
+
+def _run_lab(args: argparse.Namespace) -> int:
+    from app.core.recalibration import LabelSet, RecalibrationRefused, recalibrate
+    from app.core.site import SiteError, SiteLibrary, apply_to_open_cases
+    from app.core.store import CaseStore, StoreError
+
+    changing = args.recalibrate or args.use_model or args.use_profile
+    if changing and not (args.by or "").strip():
+        return _fail("say who makes the change with --by NAME", EXIT_USAGE)
+    try:
+        store = CaseStore.open(args.data_dir)
+    except StoreError as error:
+        return _fail(str(error), EXIT_FAILED)
+    with store:
+        library = SiteLibrary(store.path.parent)
+        setup = library.active()
+        try:
+            if args.recalibrate:
+                labels = LabelSet.of_model(store.lab_labels(), setup.model.card.version)
+                target = args.target_recall or setup.model.card.raw["decision"].get("target_recall", 0.95)
+                result = recalibrate(labels, setup.rule, target)
+                profile = library.save_profile(result, setup.model.card.version, args.by, setup.rule.name)
+                print(f"Saved {profile.name} (not in use; choose it with --use-profile {profile.number}).")
+            if args.use_model or args.use_profile:
+                number = setup.profile.number if setup.profile and not args.use_profile else None
+                if args.use_profile and args.use_profile.lower() != "none":
+                    if not args.use_profile.isdigit():
+                        return _fail(f"--use-profile takes a profile number or 'none', not {args.use_profile!r}",
+                                     EXIT_USAGE)
+                    number = int(args.use_profile)
+                setup = library.use(args.use_model or setup.model.key, number, args.by)
+                changed = apply_to_open_cases(store, setup)
+                print(f"Open cases re-decided: {', '.join(changed) if changed else 'none'}.")
+        except (RecalibrationRefused, SiteError, StoreError) as error:
+            return _fail(str(error), EXIT_FAILED)
+        _print_lab(library, LabelSet.of_model(store.lab_labels(), library.active().model.card.version))
+    return EXIT_OK
+
+
+def _print_lab(library: SiteLibrary, labels: LabelSet) -> None:
+    setup = library.active()
+    print(f"In use: {setup.describe()}" + (f" ({setup.note})" if setup.note else ""))
+    print(f"Lab labels for this model: {labels.blasts} blasts, {labels.normals} normals "
+          f"from {labels.cases} signed-off cases")
+    for profile in library.profiles():
+        print(f"  {profile.name} ({profile.created_at}, by {profile.created_by}, model {profile.model_version}): "
+              f"threshold {profile.rule.threshold:.3f}; before: {profile.before.describe()}; "
+              f"after: {profile.after.describe()}")
+    for model in library.models():
+        print(f"  model {model.key}: {model.label}, threshold {model.card.threshold:.3f}")
 
 
 def _find_case(store: CaseStore, name_or_id: str) -> Case | None:

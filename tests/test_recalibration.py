@@ -1,13 +1,21 @@
 """Site recalibration on a simulated second lab: real cells in another lab's look, real model,
 real store; the fitted rule is checked on held-out cases of the same lab."""
 
+import json
+import shutil
+import sqlite3
+
 import numpy as np
 import pytest
+from openpyxl import load_workbook
 
-from app.core.classifier import Classifier
+from app.cli import EXIT_OK, EXIT_USAGE, main
+from app.core.classifier import CARD_FILE, MODEL_FILE, Classifier
 from app.core.pipeline import classify_case
 from app.core.recalibration import LabelSet, RecalibrationRefused, recalibrate
-from app.core.store import CaseStore
+from app.core.report import write_report
+from app.core.site import BUNDLED, MODELS_FOLDER, SiteError, SiteLibrary, apply_to_open_cases
+from app.core.store import DB_FILE, CaseStore
 from conftest import MODELS
 from simulated_lab import is_blast_patient, lab_patients, write_lab_images
 
@@ -74,3 +82,99 @@ def test_too_few_labels_are_refused_with_the_reason(lab):
         recalibrate(few, classifier.rule, TARGET)
     with pytest.raises(RecalibrationRefused, match="0 confirmed blasts"):
         recalibrate(LabelSet.of_model(store.lab_labels(), "another model"), classifier.rule, TARGET)
+
+
+@pytest.fixture
+def lab_copy(lab, tmp_path):
+    """A private copy of the lab's data folder (store with its signed-off cases), for changes."""
+    store, classifier, held_out = lab
+    folder = tmp_path / "data"
+    folder.mkdir()
+    with sqlite3.connect(folder / DB_FILE) as copy:
+        with sqlite3.connect(store.path) as source:
+            source.backup(copy)
+    with CaseStore(folder / DB_FILE) as private:
+        yield private, classifier, held_out
+
+
+def test_switching_profiles_back_and_forth_changes_the_numbers_and_loses_nothing(lab_copy, tmp_path):
+    store, classifier, held_out = lab_copy
+    library = SiteLibrary(store.path.parent)
+    open_case = store.create_case("open case")
+    classify_case(store, open_case.id, list(held_out.values())[:2], classifier)
+    original = [(c.probability, c.call) for c in store.list_cells(open_case.id, sort="position")]
+    first_cell = store.list_cells(open_case.id, sort="position")[0].id
+    store.set_decision(first_cell, "unsure", "ana")
+    signed = store.list_cases()[-1]
+    signed_calls = [c.call for c in store.list_cells(signed.id)]
+
+    result = recalibrate(LabelSet.of_model(store.lab_labels(), classifier.version), classifier.rule, TARGET)
+    profile = library.save_profile(result, classifier.version, "ana", classifier.rule.name)
+    assert library.active().profile is None  # kept, not used until chosen
+    assert library.profiles() == [profile] and profile.name == "site profile 1"
+
+    setup = library.use(BUNDLED, profile.number, "ben")
+    assert setup.rule == profile.rule and "open case" in apply_to_open_cases(store, setup)
+    recalled = store.list_cells(open_case.id, sort="position")
+    assert store.get_case(open_case.id).decision_rule == "site profile 1"
+    assert sum(c.call == "flagged" for c in recalled) > sum(call == "flagged" for _, call in original)
+    assert [c.call for c in store.list_cells(signed.id)] == signed_calls  # signed off: frozen
+    summary = _report_summary(store, open_case.id, tmp_path / "site.xlsx")
+    assert summary["Decision rule (site profile)"] == "site profile 1"
+    assert summary["Decision threshold"] == pytest.approx(profile.rule.threshold)
+
+    setup = library.use(BUNDLED, None, "ben")
+    apply_to_open_cases(store, setup)
+    back = store.list_cells(open_case.id, sort="position")
+    assert [c.call for c in back] == [call for _, call in original]
+    assert [c.probability for c in back] == pytest.approx([probability for probability, _ in original])
+    assert store.get_cell(first_cell).decision == "unsure"
+    assert _report_summary(store, open_case.id, tmp_path / "card.xlsx")["Decision rule (site profile)"] \
+        == "model card (no site profile)"
+    assert [(h["by"], h["profile"]) for h in library.history()] == [("ben", 1), ("ben", None)]
+
+
+def test_a_lab_model_is_offered_beside_the_bundled_one_and_profiles_stay_with_their_model(lab_copy):
+    store, classifier, _ = lab_copy
+    library = SiteLibrary(store.path.parent)
+    profile = library.save_profile(
+        recalibrate(LabelSet.of_model(store.lab_labels(), classifier.version), classifier.rule, TARGET),
+        classifier.version, "ana", classifier.rule.name)
+    library.use(BUNDLED, profile.number, "ana")
+    lab_model = store.path.parent / MODELS_FOLDER / "retrained-1"
+    lab_model.mkdir(parents=True)
+    shutil.copy(MODELS / MODEL_FILE, lab_model / MODEL_FILE)
+    card = json.loads((MODELS / CARD_FILE).read_text())
+    (lab_model / CARD_FILE).write_text(json.dumps({**card, "version": "lab-retrained-1"}))
+    assert [m.key for m in library.models()] == [BUNDLED, "retrained-1"]
+    assert library.active().model.bundled  # offered, not used
+    with pytest.raises(SiteError, match="fitted for model"):
+        library.use("retrained-1", profile.number, "ana")
+    setup = library.use("retrained-1", None, "ana")
+    assert setup.model.card.version == "lab-retrained-1" and setup.profile is None
+    assert Classifier(setup.model.folder, tta=False, rule=setup.rule).version == "lab-retrained-1"
+    shutil.rmtree(lab_model)  # a model folder that went away: back to the bundled model, said so
+    fallback = library.active()
+    assert fallback.model.bundled and "no model 'retrained-1'" in fallback.note
+
+
+def test_the_lab_command_fits_and_chooses_profiles_and_classify_uses_them(lab_copy, capsys, tmp_path):
+    store, _, held_out = lab_copy
+    folder = ["--data-dir", str(store.path.parent)]
+    assert main(["lab", "--recalibrate", *folder]) == EXIT_USAGE  # who?
+    assert main(["lab", "--recalibrate", "--by", "ana", *folder]) == EXIT_OK
+    assert "Saved site profile 1 (not in use" in capsys.readouterr().out
+    assert main(["lab", "--use-profile", "1", "--by", "ana", *folder]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "rule: site profile 1" in out and "72 blasts, 72 normals from 12 signed-off cases" in out
+    csv_file = tmp_path / "out.csv"
+    assert main(["classify", str(next(iter(held_out.values()))), "--csv", str(csv_file), "--no-tta", *folder]) == 0
+    assert "rule: site profile 1" in capsys.readouterr().err
+    assert main(["lab", "--use-profile", "7", "--by", "ana", *folder]) == 1
+    assert "there is no site profile 7" in capsys.readouterr().err
+
+
+def _report_summary(store, case_id, path):
+    write_report(store, case_id, path)
+    sheet = load_workbook(path)["Summary"]
+    return {row[0]: row[1] for row in sheet.iter_rows(values_only=True) if row[0]}

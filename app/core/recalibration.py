@@ -93,6 +93,12 @@ class RateEstimate:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def describe(self) -> str:
+        """E.g. 'recall 0.93 (0.85-1.00), specificity 0.78 (0.68-0.86)'."""
+        return (f"recall {self.recall:.2f} ({self.recall_interval[0]:.2f}-{self.recall_interval[1]:.2f}), "
+                f"specificity {self.specificity:.2f} "
+                f"({self.specificity_interval[0]:.2f}-{self.specificity_interval[1]:.2f})")
+
     @classmethod
     def from_dict(cls, values: dict) -> RateEstimate:
         return cls(**{**values, "recall_interval": tuple(values["recall_interval"]),
