@@ -146,7 +146,7 @@ def _run_classify(args: argparse.Namespace) -> int:
     from app.core.discovery import discover_images
     from app.core.pipeline import classify_case
     from app.core.segmentation import cell_finder
-    from app.core.site import SiteLibrary
+    from app.core.site import SiteError, SiteLibrary
     from app.core.store import CaseStore, StoreError
 
     out = args.csv.expanduser()
@@ -157,18 +157,19 @@ def _run_classify(args: argparse.Namespace) -> int:
     images = discover_images(args.paths)
     if not images:
         return _fail("no images found in " + ", ".join(args.paths), EXIT_USAGE)
+    name = args.case or f"Batch {datetime.now():%Y-%m-%d %H:%M:%S}"
     try:
         store = CaseStore.open(args.data_dir)
-        setup = SiteLibrary(store.path.parent).active()
+        existing = store.find_case(name)
+        setup = SiteLibrary(store.path.parent).setup_for(existing)
         classifier = Classifier(setup.model.folder, tta=args.tta, num_threads=args.threads, rule=setup.rule)
-    except (ClassifierError, StoreError) as error:
+    except (ClassifierError, StoreError, SiteError) as error:
         return _fail(str(error), EXIT_FAILED)
     print(setup.describe() + (f" ({setup.note})" if setup.note else ""), file=sys.stderr)
     with store:
         try:
-            name = args.case or f"Batch {datetime.now():%Y-%m-%d %H:%M:%S}"
             input_kind = None if args.input_kind == "auto" else args.input_kind
-            case = store.find_case(name) or store.create_case(name, input_kind=input_kind)
+            case = existing or store.create_case(name, input_kind=input_kind)
             summary = classify_case(
                 store, case.id, images, classifier, cell_finder(case.input_kind),
                 progress=_ProgressBar(sys.stderr), threshold=args.threshold,

@@ -64,3 +64,43 @@ def classifier():
     from app.core.classifier import Classifier
 
     return Classifier(MODELS, tta=False, batch_size=8)
+
+
+TARGET_RECALL = 0.95
+LAB_CELLS_PER_PATIENT = 12
+
+
+@pytest.fixture(scope="session")
+def lab(shared_data, tmp_path_factory):
+    """A simulated second lab (tests/simulated_lab.py): 12 signed-off cases (6 ALL, 6 healthy
+    patients, 144 reviewed cells) in a store; also the bundled model without TTA, and the
+    folders of 8 held-out patients.  Read-only: use `lab_copy` to change anything."""
+    from app.core.classifier import Classifier
+    from app.core.store import CaseStore
+    from simulated_lab import classify_and_sign_off, lab_patients, write_lab_images
+
+    folder = tmp_path_factory.mktemp("other_lab")
+    fitting = write_lab_images(shared_data, folder, lab_patients(shared_data, 6, 6), LAB_CELLS_PER_PATIENT)
+    held_out = write_lab_images(shared_data, folder, lab_patients(shared_data, 4, 4, skip=6),
+                                LAB_CELLS_PER_PATIENT)
+    classifier = Classifier(MODELS, tta=False, batch_size=8)
+    store = CaseStore(tmp_path_factory.mktemp("lab_data") / "cases.sqlite3")
+    classify_and_sign_off(store, fitting, classifier)
+    yield store, classifier, held_out
+    store.close()
+
+
+@pytest.fixture
+def lab_copy(lab, tmp_path):
+    """A private copy of the simulated lab's data folder (its store), free to change."""
+    import sqlite3
+
+    from app.core.store import DB_FILE, CaseStore
+
+    store, classifier, held_out = lab
+    folder = tmp_path / "lab-data"
+    folder.mkdir()
+    with sqlite3.connect(folder / DB_FILE) as copy, sqlite3.connect(store.path) as source:
+        source.backup(copy)
+    with CaseStore(folder / DB_FILE) as private:
+        yield private, classifier, held_out

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox, QTableWid
 from app.core.store import CaseStore, NewCell
 from app.gui.gallery import RECORD_ROLE
 from app.gui.help import ShortcutsDialog, about_html
+from app.gui.lab import LabDialog
 from app.gui.main_window import MainWindow
 from app.gui.settings import Settings, SettingsDialog, apply_theme
 from conftest import DEMO_CASE
@@ -327,3 +328,43 @@ def test_help_names_versions_training_data_and_every_shortcut(make_window):
                             window).findChild(QTableWidget)
     rows = {table.item(row, 0).text(): table.item(row, 1).text() for row in range(table.rowCount())}
     assert rows["Blast (B)"] == "B" and rows["Open Folder…"] == "Ctrl+O" and rows["Export Report…"] == "Ctrl+E"
+
+
+def test_lab_dialog_fits_a_profile_then_switches_to_it_and_back(qtbot, make_window, lab_copy, monkeypatch):
+    lab_store, _, _ = lab_copy
+    window = make_window(lab_store)
+    assert "rule: model card" in window.setup_button.text()
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Yes)
+    dialog = LabDialog(lab_store, window.site, "Ana", busy=False, parent=window)
+    dialog.setup_changed.connect(window._setup_changed)
+    qtbot.addWidget(dialog)
+    assert "<b>72</b> confirmed blasts and <b>72</b> confirmed normal cells from <b>12</b> cases" \
+        in dialog.labels_text.text()
+    assert dialog.profiles.rowCount() == 1 and dialog.models.rowCount() == 1
+    qtbot.mouseClick(dialog.fit_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Saved" in dialog.fit_result.text(), timeout=30_000)
+    assert "not in use until you choose it" in dialog.fit_result.text()
+    assert dialog.profiles.rowCount() == 2 and window.site.active().profile is None
+    assert dialog.profiles.item(0, 0).text().startswith("● model card")
+
+    dialog.profiles.selectRow(1)
+    with qtbot.waitSignal(dialog.setup_changed) as changed:
+        qtbot.mouseClick(dialog.use_profile_button, Qt.MouseButton.LeftButton)
+    assert changed.args[0].profile.number == 1
+    assert "rule: site profile 1" in window.setup_button.text() and "site profile 1" in dialog.in_use.text()
+    assert dialog.profiles.item(1, 0).text().startswith("● site profile 1")
+    dialog.profiles.selectRow(0)
+    with qtbot.waitSignal(dialog.setup_changed):
+        qtbot.mouseClick(dialog.use_profile_button, Qt.MouseButton.LeftButton)
+    assert "rule: model card" in window.setup_button.text()
+    assert [entry["profile"] for entry in window.site.history()] == [1, None]
+
+
+def test_lab_dialog_refuses_to_fit_with_too_few_labels_and_to_switch_while_busy(qtbot, make_window, store):
+    window = make_window(store)
+    dialog = LabDialog(store, window.site, "Ana", busy=True, parent=window)
+    qtbot.addWidget(dialog)
+    qtbot.mouseClick(dialog.fit_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "not enough reviewed cells" in dialog.fit_result.text(), timeout=10_000)
+    assert "0 confirmed blasts (need 50)" in dialog.fit_result.text() and window.site.profiles() == []
+    assert not dialog.use_profile_button.isEnabled() and not dialog.use_model_button.isEnabled()

@@ -3,7 +3,6 @@ real store; the fitted rule is checked on held-out cases of the same lab."""
 
 import json
 import shutil
-import sqlite3
 
 import numpy as np
 import pytest
@@ -15,22 +14,10 @@ from app.core.pipeline import classify_case
 from app.core.recalibration import LabelSet, RecalibrationRefused, recalibrate
 from app.core.report import write_report
 from app.core.site import BUNDLED, MODELS_FOLDER, SiteError, SiteLibrary, apply_to_open_cases
-from app.core.store import DB_FILE, CaseStore
-from conftest import MODELS
-from simulated_lab import is_blast_patient, lab_patients, write_lab_images
+from conftest import MODELS, TARGET_RECALL
+from simulated_lab import is_blast_patient
 
-TARGET = 0.95
-CELLS_PER_PATIENT = 12
-
-
-def classify_and_sign_off(store, folders, classifier, reviewer="ana"):
-    """One case per patient, every cell reviewed with the truth, then signed off."""
-    for patient, folder in folders.items():
-        case = store.create_case(f"lab case {patient}")
-        classify_case(store, case.id, [folder], classifier)
-        for cell in store.list_cells(case.id):
-            store.set_decision(cell.id, "blast" if is_blast_patient(patient) else "normal", reviewer)
-        store.sign_off(case.id, reviewer)
+TARGET = TARGET_RECALL
 
 
 def flagged_share(store, folders, classifier, is_blast):
@@ -40,19 +27,6 @@ def flagged_share(store, folders, classifier, is_blast):
     classify_case(store, case.id, chosen, classifier)
     cells = store.list_cells(case.id)
     return np.mean([cell.call == "flagged" for cell in cells]), len(cells)
-
-
-@pytest.fixture(scope="module")
-def lab(shared_data, tmp_path_factory):
-    """Fitting cases (6 ALL + 6 healthy patients) signed off in a store; held-out patients' folders."""
-    folder = tmp_path_factory.mktemp("other_lab")
-    fitting = write_lab_images(shared_data, folder, lab_patients(shared_data, 6, 6), CELLS_PER_PATIENT)
-    held_out = write_lab_images(shared_data, folder, lab_patients(shared_data, 4, 4, skip=6), CELLS_PER_PATIENT)
-    classifier = Classifier(MODELS, tta=False, batch_size=8)
-    store = CaseStore(tmp_path_factory.mktemp("lab_data") / "cases.sqlite3")
-    classify_and_sign_off(store, fitting, classifier)
-    yield store, classifier, held_out
-    store.close()
 
 
 def test_recalibration_reaches_the_target_and_its_interval_covers_held_out_cases(lab):
@@ -82,19 +56,6 @@ def test_too_few_labels_are_refused_with_the_reason(lab):
         recalibrate(few, classifier.rule, TARGET)
     with pytest.raises(RecalibrationRefused, match="0 confirmed blasts"):
         recalibrate(LabelSet.of_model(store.lab_labels(), "another model"), classifier.rule, TARGET)
-
-
-@pytest.fixture
-def lab_copy(lab, tmp_path):
-    """A private copy of the lab's data folder (store with its signed-off cases), for changes."""
-    store, classifier, held_out = lab
-    folder = tmp_path / "data"
-    folder.mkdir()
-    with sqlite3.connect(folder / DB_FILE) as copy:
-        with sqlite3.connect(store.path) as source:
-            source.backup(copy)
-    with CaseStore(folder / DB_FILE) as private:
-        yield private, classifier, held_out
 
 
 def test_switching_profiles_back_and_forth_changes_the_numbers_and_loses_nothing(lab_copy, tmp_path):

@@ -26,7 +26,7 @@ from app.core.decision import DecisionRule
 from app.core.model_card import ModelCard, ModelCardError
 from app.core.recalibration import RateEstimate, Recalibration
 from app.core.resources import models_dir
-from app.core.store import CaseStore
+from app.core.store import Case, CaseStore
 
 PROFILES_FOLDER = "site_profiles"
 MODELS_FOLDER = "models"
@@ -208,6 +208,21 @@ class SiteLibrary:
         _write_json_atomically(self.folder / SETUP_FILE,
                                {"model": model_key, "profile": profile_number, "history": history})
         return self.active()
+
+    def setup_for(self, case: Case | None) -> ActiveSetup:
+        """What classifies more of `case`: the active setup, unless the case was begun with
+        another model; then that model (and the case's profile, if it is that model's), since
+        one case never mixes two models' numbers."""
+        active = self.active()
+        if case is None or case.model_version is None or case.model_version == active.model.card.version:
+            return active
+        model = next((m for m in self.models() if m.card.version == case.model_version), None)
+        if model is None:
+            raise SiteError(f"case {case.name!r} was classified with model {case.model_version}, which is "
+                            "not installed any more; start a new case from the same images instead")
+        profile = next((p for p in self.profiles()
+                        if p.name == case.decision_rule and p.model_version == case.model_version), None)
+        return ActiveSetup(model, profile, f"case {case.name!r} continues with its own model {model.label}")
 
     def history(self) -> list[dict]:
         """Every change of the active setup: when, who, model key and profile number."""

@@ -36,13 +36,15 @@ from PySide6.QtWidgets import (
 
 from app.core.classifier import CARD_FILE
 from app.core.discovery import discover_images
-from app.core.model_card import ModelCard, ModelCardError
+from app.core.model_card import ModelCardError
 from app.core.pipeline import RunSummary
 from app.core.resources import models_dir
+from app.core.site import ActiveSetup, SiteError, SiteLibrary
 from app.core.store import Case, CaseStore, StoreError
 from app.gui.case_panel import CaseDetails, ErrorsTable, SummaryPanel
 from app.gui.gallery import CellListModel, GalleryView
 from app.gui.help import ShortcutsDialog, about_html
+from app.gui.lab import LabDialog
 from app.gui.review import DecisionCommand, ReviewPanel, local_time
 from app.gui.settings import Settings, SettingsDialog, apply_theme
 from app.gui.worker import ClassifyWorker
@@ -75,7 +77,9 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.store, self.settings = store, settings
         self.model_dir = model_dir if model_dir is not None else models_dir()
-        self.card = _load_card(self.model_dir)
+        self.site = SiteLibrary(store.path.parent, bundled_models=self.model_dir)
+        self.setup = self._active_setup()
+        self.card = self.setup.model.card if self.setup else None
         self.case: Case | None = None
         self.worker: ClassifyWorker | None = None
         self._workers: set[ClassifyWorker] = set()
@@ -162,8 +166,13 @@ class MainWindow(QMainWindow):
                           "cannot be classified.\n\nReinstall BlastScan to restore it. Cases classified before "
                           "can still be reviewed.")
             return
-        worker = ClassifyWorker(self.store, case.id, sources, model_dir=self.model_dir, tta=self.settings.tta,
-                                input_kind=case.input_kind, threshold=threshold)
+        try:
+            setup = self.site.setup_for(case)
+        except SiteError as error:
+            self._store_refused(str(error))
+            return
+        worker = ClassifyWorker(self.store, case.id, sources, model_dir=setup.model.folder, tta=self.settings.tta,
+                                input_kind=case.input_kind, threshold=threshold, rule=setup.rule)
         worker.signals.progress.connect(self._on_progress)
         worker.signals.result.connect(self._on_result)
         worker.signals.error.connect(self._on_error)
@@ -379,9 +388,35 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Report saved: {path}", 15000)
 
     def show_settings(self) -> None:
-        dialog = SettingsDialog(self.settings, self.card, self)
+        dialog = SettingsDialog(self.settings, self.card, self, self.setup.rule if self.setup else None)
         dialog.accepted.connect(lambda: apply_theme(QApplication.instance(), self.settings.theme))
         dialog.open()
+
+    def show_lab(self) -> None:
+        """The lab adaptation dialog: labels, site profiles, models, and what is in use."""
+        if self.setup is None:
+            self._store_refused("The bundled model is missing, so there is nothing to adapt.")
+            return
+        dialog = LabDialog(self.store, self.site, self.settings.operator or "unknown operator",
+                           self.is_busy(), self)
+        dialog.setup_changed.connect(self._setup_changed)
+        dialog.open()
+
+    def _setup_changed(self, setup: ActiveSetup, changed: list[str]) -> None:
+        self.setup, self.card = setup, setup.model.card
+        self.setup_button.setText(setup.describe())
+        if self.case is not None and self.case.name in changed:
+            self.case = self.store.get_case(self.case.id)
+            self.model.refresh()
+            self._show_case_state()
+        self.statusBar().showMessage(
+            f"Now in use: {setup.describe()}. Re-decided open cases: {', '.join(changed) or 'none'}.", 15000)
+
+    def _active_setup(self) -> ActiveSetup | None:
+        try:
+            return self.site.active()
+        except ModelCardError:
+            return None
 
     def show_about(self) -> None:
         self._message(QMessageBox.Icon.Information, "About BlastScan", about_html(self.card))
@@ -429,6 +464,7 @@ class MainWindow(QMainWindow):
         self.open_action = action("&Open Folder…", self.choose_folder, QKeySequence.StandardKey.Open)
         self.export_action = action("&Export Report…", self.export_report, "Ctrl+E")
         self.settings_action = action("&Settings…", self.show_settings, "Ctrl+,")
+        self.lab_action = action("&Adapt to This Lab…", self.show_lab, "Ctrl+L")
         self.quit_action = action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
         self.undo_action.setShortcut(QKeySequence("Ctrl+Z"))
@@ -473,6 +509,8 @@ class MainWindow(QMainWindow):
         view.addActions(list(self.filter_actions.values()))
         view.addSeparator()
         view.addActions(list(self.sort_actions.values()))
+        lab = menus.addMenu("&Lab")
+        lab.addAction(self.lab_action)
         help_menu = menus.addMenu("&Help")
         help_menu.addActions([self.shortcuts_action, self.about_action])
 
@@ -530,7 +568,13 @@ class MainWindow(QMainWindow):
         for widget in (self.progress_text, self.progress_bar, self.cancel_button):
             self.statusBar().addPermanentWidget(widget)
             widget.hide()
+        self.setup_button = QPushButton(self.setup.describe() if self.setup else "")
+        self.setup_button.setFlat(True)
+        self.setup_button.setToolTip("The model and decision rule that classify new cells: click to adapt to this lab")
+        self.setup_button.clicked.connect(self.show_lab)
+        self.statusBar().addPermanentWidget(self.setup_button)
         if self.card is None:
+            self.setup_button.hide()
             warning = QLabel("⚠ Model missing: classification is unavailable")
             warning.setStyleSheet("color: #d32f2f; font-weight: bold;")
             self.statusBar().addPermanentWidget(warning)
@@ -597,13 +641,6 @@ class MainWindow(QMainWindow):
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
         return box
-
-
-def _load_card(model_dir: Path) -> ModelCard | None:
-    try:
-        return ModelCard.load(model_dir / CARD_FILE)
-    except ModelCardError:
-        return None
 
 
 def _case_name(sources: Sequence[Path]) -> str:

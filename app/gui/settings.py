@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.decision import DecisionRule
 from app.core.model_card import ModelCard
 
 ORGANISATION = "BlastScan"
@@ -92,10 +93,13 @@ class Settings:
 class SettingsDialog(QDialog):
     """Edits operator, threshold, test-time augmentation and theme; `apply()` saves them."""
 
-    def __init__(self, settings: Settings, card: ModelCard | None, parent: QWidget | None = None) -> None:
+    def __init__(self, settings: Settings, card: ModelCard | None, parent: QWidget | None = None,
+                 rule: DecisionRule | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.settings, self.card = settings, card
+        self.rule = rule or (card.rule if card else None)
+        """The rule in use (model card or site profile): its threshold is the default."""
         self.operator = QLineEdit(settings.operator)
         self.operator.setPlaceholderText("your name, recorded with every decision")
         self.threshold = QDoubleSpinBox(decimals=3, minimum=0.001, maximum=0.999, singleStep=0.01)
@@ -113,12 +117,12 @@ class SettingsDialog(QDialog):
             self.tta.setEnabled(False)
             form.addRow("", QLabel("The model is missing: its defaults are unknown."))
         else:
-            threshold = settings.threshold if settings.threshold is not None else card.threshold
+            threshold = settings.threshold if settings.threshold is not None else self.rule.threshold
             self.threshold.setValue(threshold)
             self.tta.setChecked(settings.tta if settings.tta is not None else card.tta)
             note = QLabel(
-                f"Model card default: {card.threshold:.3f}. Applies to new cases; "
-                "a case keeps the threshold it was classified with."
+                f"Default of the rule in use ({self.rule.name}): {self.rule.threshold:.3f}. Applies to new "
+                "cases; a case keeps the threshold it was classified with."
             )
             note.setWordWrap(True)
             form.addRow("", note)
@@ -131,12 +135,12 @@ class SettingsDialog(QDialog):
         self.accepted.connect(self.apply)
 
     def apply(self) -> None:
-        """Save the dialog's values; values equal to the model card's are stored as 'default'."""
+        """Save the dialog's values; values equal to the defaults (rule, card) are stored as 'default'."""
         self.settings.operator = self.operator.text()
         self.settings.theme = self.theme.currentData()
         if self.card is not None:
             threshold = round(self.threshold.value(), 3)
-            self.settings.threshold = None if threshold == round(self.card.threshold, 3) else threshold
+            self.settings.threshold = None if threshold == round(self.rule.threshold, 3) else threshold
             self.settings.tta = None if self.tta.isChecked() == self.card.tta else self.tta.isChecked()
 
 

@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, QRunnable, Signal
 
 from app.core.cells import CellFinder
 from app.core.classifier import Classifier, ClassifierError
+from app.core.decision import DecisionRule
 from app.core.pipeline import classify_case
 from app.core.store import CaseStore, StoreError
 
@@ -46,13 +47,14 @@ class ClassifyWorker(QRunnable):
         tta: bool | None,
         input_kind: str | None,
         threshold: float | None = None,
+        rule: DecisionRule | None = None,
     ) -> None:
         super().__init__()
         self.setAutoDelete(False)  # Python owns it: the window keeps it until `finished`
         self.signals = WorkerSignals()
         self.case_id = case_id
         self._store, self._paths = store, list(paths)
-        self._model_dir, self._tta, self._threshold = model_dir, tta, threshold
+        self._model_dir, self._tta, self._threshold, self._rule = model_dir, tta, threshold, rule
         self._input_kind = input_kind
         self._cancel = threading.Event()
 
@@ -66,7 +68,7 @@ class ClassifyWorker(QRunnable):
 
     def run(self) -> None:
         try:
-            classifier = Classifier(self._model_dir, tta=self._tta)
+            classifier = Classifier(self._model_dir, tta=self._tta, rule=self._rule)
             summary = classify_case(
                 self._store,
                 self.case_id,

@@ -1,0 +1,241 @@
+"""Adapt to this lab: fit site profiles from reviewed cells, compare and choose profiles and models.
+
+A thin view over `app.core.site` and `app.core.recalibration`.  Fitting runs on the thread
+pool; a new profile or model is only ever used after the technician chooses it here, and
+the model card is always one click away.  While a batch runs nothing can be switched (the
+running batch would otherwise decide part of a case the old way).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.recalibration import LabelSet, Recalibration, RecalibrationRefused, recalibrate
+from app.core.site import ActiveSetup, ModelChoice, SiteLibrary, SiteProfile, apply_to_open_cases
+from app.core.store import CaseStore
+
+PROFILE_COLUMNS = ("Rule", "Created", "By", "Threshold", "Before, on this lab's labels",
+                   "After, case-grouped cross-validation")
+MODEL_COLUMNS = ("Model", "Source", "Threshold", "Training AUROC", "Training recall / specificity",
+                 "This lab, held out: current → retrained")
+
+
+class _FitSignals(QObject):
+    result = Signal(object)
+    error = Signal(str)
+
+
+class FitWorker(QRunnable):
+    """Fits a site profile off the GUI thread; reports a `Recalibration` or the refusal."""
+
+    def __init__(self, labels: LabelSet, current_rule, target_recall: float) -> None:
+        super().__init__()
+        self.signals = _FitSignals()
+        self._labels, self._rule, self._target = labels, current_rule, target_recall
+
+    def run(self) -> None:
+        try:
+            self.signals.result.emit(recalibrate(self._labels, self._rule, self._target))
+        except RecalibrationRefused as error:
+            self.signals.error.emit(str(error))
+
+
+class LabDialog(QDialog):
+    """The lab's labels, its site profiles and models, and the one in use."""
+
+    setup_changed = Signal(object, list)
+    """The new `ActiveSetup` and the names of the open cases re-decided by it."""
+
+    def __init__(self, store: CaseStore, library: SiteLibrary, operator: str, busy: bool,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Adapt to this lab")
+        self.store, self.library, self.operator, self.busy = store, library, operator, busy
+        self.pool = QThreadPool(self)
+        self._worker: FitWorker | None = None
+        self.in_use = QLabel()
+        self.labels_text = QLabel(wordWrap=True)
+        self.target = QDoubleSpinBox(decimals=2, minimum=0.5, maximum=0.99, singleStep=0.01)
+        self.fit_button = QPushButton("Fit a new site profile")
+        self.fit_button.clicked.connect(self.fit_profile)
+        self.fit_result = QLabel(wordWrap=True)
+        self.profiles = _table(PROFILE_COLUMNS)
+        self.models = _table(MODEL_COLUMNS)
+        self.use_profile_button = QPushButton("Use selected rule")
+        self.use_profile_button.clicked.connect(self.use_selected_profile)
+        self.use_model_button = QPushButton("Use selected model")
+        self.use_model_button.clicked.connect(self.use_selected_model)
+
+        fit_row = QHBoxLayout()
+        fit_row.addWidget(QLabel("Target blast recall:"))
+        fit_row.addWidget(self.target)
+        fit_row.addWidget(self.fit_button)
+        fit_row.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.in_use)
+        layout.addWidget(_group("This lab's labels", self.labels_text, fit_row, self.fit_result))
+        layout.addWidget(_group("Decision rules for the model in use", self.profiles, self.use_profile_button))
+        layout.addWidget(_group("Models", self.models, self.use_model_button))
+        if busy:
+            layout.addWidget(QLabel("A classification is running: wait for it or cancel it to switch."))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self.resize(1100, 640)
+        self.refresh()
+        self.target.setValue(self._setup.model.card.raw["decision"].get("target_recall", 0.95))
+
+    @property
+    def _setup(self) -> ActiveSetup:
+        return self.library.active()
+
+    def refresh(self) -> None:
+        """Show the active setup, the labels, the rules of its model and every model."""
+        setup = self._setup
+        self.in_use.setText(f"<b>In use:</b> {setup.describe()}" + (f" — {setup.note}" if setup.note else ""))
+        labels = self._labels()
+        self.labels_text.setText(
+            f"Reviewed cells of signed-off cases, classified by model {setup.model.card.version}: "
+            f"<b>{labels.blasts}</b> confirmed blasts and <b>{labels.normals}</b> confirmed normal cells "
+            f"from <b>{labels.cases}</b> cases. A site profile needs at least 50, 50 and 5. Only cells "
+            "someone decided count: decide some cells called normal too, or recall looks better than it is.")
+        rules: list[SiteProfile | None] = [None] + [
+            p for p in self.library.profiles() if p.model_version == setup.model.card.version]
+        _fill(self.profiles, [_profile_row(profile, setup) for profile in rules], rules,
+              [profile == setup.profile for profile in rules])
+        models = self.library.models()
+        _fill(self.models, [_model_row(model) for model in models], models,
+              [model.key == setup.model.key for model in models])
+        for button in (self.use_profile_button, self.use_model_button):
+            button.setEnabled(not self.busy)
+
+    def fit_profile(self) -> None:
+        """Fit on the pool; the result is saved as a new profile, not used until chosen."""
+        self.fit_button.setEnabled(False)
+        self.fit_result.setText("Fitting…")
+        self._worker = FitWorker(self._labels(), self._setup.rule, self.target.value())
+        self._worker.signals.result.connect(self._fitted)
+        self._worker.signals.error.connect(self._refused)
+        self.pool.start(self._worker)
+
+    def use_selected_profile(self) -> None:
+        row = self.profiles.currentRow()
+        if row < 0:
+            return
+        profile = self.profiles.item(row, 0).data(Qt.ItemDataRole.UserRole)
+        self._switch(self._setup.model.key, None if profile is None else profile.number)
+
+    def use_selected_model(self) -> None:
+        row = self.models.currentRow()
+        if row < 0:
+            return
+        self._switch(self.models.item(row, 0).data(Qt.ItemDataRole.UserRole).key, None)
+
+    @Slot(object)
+    def _fitted(self, result: Recalibration) -> None:
+        setup = self._setup
+        profile = self.library.save_profile(result, setup.model.card.version, self.operator, setup.rule.name)
+        self.fit_button.setEnabled(True)
+        self.fit_result.setText(
+            f"Saved <b>{profile.name}</b>, not in use until you choose it below. On this lab's cells, "
+            f"{setup.rule.name}: {result.before.describe()}; {profile.name} (case-grouped "
+            f"{result.folds}-fold): {result.after.describe()}.")
+        self.refresh()
+
+    @Slot(str)
+    def _refused(self, reason: str) -> None:
+        self.fit_button.setEnabled(True)
+        self.fit_result.setText(f"<span style='color:#d32f2f'>{reason}</span>")
+
+    def _switch(self, model_key: str, profile_number: int | None) -> None:
+        current = self._setup
+        if (model_key, profile_number) == (current.model.key, current.profile.number if current.profile else None):
+            return
+        answer = QMessageBox.question(
+            self, "Change what classifies",
+            "New cells will be decided by the chosen model and rule, and the open cases classified with "
+            "that model are re-decided from their stored model outputs. Review decisions are kept; "
+            "signed-off cases keep the numbers they were signed with. You can switch back at any time.\n\n"
+            "Go ahead?")
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        setup = self.library.use(model_key, profile_number, self.operator)
+        changed = apply_to_open_cases(self.store, setup)
+        self.refresh()
+        self.setup_changed.emit(setup, changed)
+
+    def _labels(self) -> LabelSet:
+        return LabelSet.of_model(self.store.lab_labels(), self._setup.model.card.version)
+
+
+def _profile_row(profile: SiteProfile | None, setup: ActiveSetup) -> list[str]:
+    if profile is None:
+        card = setup.model.card
+        return [f"model card of {card.version}", card.raw.get("created", "")[:10], "training", f"{card.threshold:.3f}",
+                "—", "—"]
+    return [profile.name, profile.created_at[:16].replace("T", " "), profile.created_by,
+            f"{profile.rule.threshold:.3f}", profile.before.describe(), profile.after.describe()]
+
+
+def _model_row(model: ModelChoice) -> list[str]:
+    metrics = model.card.raw.get("metrics", {})
+    lab = model.card.raw.get("lab_evaluation")
+    compared = "—" if not lab else " → ".join(
+        f"AUROC {lab[side]['auroc']:.2f}, recall {lab[side]['recall']:.2f}, spec. {lab[side]['specificity']:.2f}"
+        for side in ("current", "retrained"))
+    return [model.card.version, "bundled" if model.bundled else "retrained on this lab", f"{model.card.threshold:.3f}",
+            f"{metrics.get('auroc', float('nan')):.3f}",
+            f"{metrics.get('recall', float('nan')):.2f} / {metrics.get('specificity', float('nan')):.2f}", compared]
+
+
+def _table(columns: tuple[str, ...]) -> QTableWidget:
+    table = QTableWidget(0, len(columns))
+    table.setHorizontalHeaderLabels(columns)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.verticalHeader().hide()
+    table.horizontalHeader().setStretchLastSection(True)
+    return table
+
+
+def _fill(table: QTableWidget, rows: list[list[str]], payloads: list, in_use: list[bool]) -> None:
+    """Rows of text; column 0 carries the payload; the row in use is bold and selected."""
+    table.setRowCount(len(rows))
+    for row, (texts, payload, used) in enumerate(zip(rows, payloads, in_use, strict=True)):
+        for column, text in enumerate(texts):
+            item = QTableWidgetItem(("● " if used and column == 0 else "") + text)
+            font = item.font()
+            font.setBold(used)
+            item.setFont(font)
+            table.setItem(row, column, item)
+        table.item(row, 0).setData(Qt.ItemDataRole.UserRole, payload)
+        if used:
+            table.selectRow(row)
+    table.resizeColumnsToContents()
+
+
+def _group(title: str, *parts) -> QGroupBox:
+    box = QGroupBox(title)
+    layout = QVBoxLayout(box)
+    for part in parts:
+        if isinstance(part, QWidget):
+            layout.addWidget(part)
+        else:
+            layout.addLayout(part)
+    return box
