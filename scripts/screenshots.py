@@ -4,7 +4,9 @@
 
 Uses a throw-away case database and settings, the bundled model and the demo case:
 classifies it, reviews a few cells with the same keys a technician uses, selects a cell and
-saves `main_window.png`; then does the same for a whole-field image (`field_view.png`).
+saves `main_window.png`; then does the same for a whole-field image (`field_view.png`), and
+shows Lab › Adapt to This Lab over a simulated second lab (tests/simulated_lab.py: 12
+signed-off cases) with one site profile fitted (`lab_dialog.png`).
 """
 
 from __future__ import annotations
@@ -22,14 +24,15 @@ sys.path.insert(0, str(REPO))
 
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from app.core.resources import demo_case_dir  # noqa: E402
 from app.core.store import CaseStore  # noqa: E402
 from app.gui.main_window import MainWindow  # noqa: E402
 from app.gui.settings import Settings, apply_theme  # noqa: E402
 
-FIELDS = REPO.parent / "shared" / "data" / "fields_taleqani" / "Original"
+SHARED = REPO.parent / "shared" / "data"
+FIELDS = SHARED / "fields_taleqani" / "Original"
 FIELD_IMAGE = "Pre/WBC-Malignant-Pre-468.jpg"
 """A 224x224 field of a pre-B ALL smear, crowded with blasts."""
 SIZE = (1600, 960)
@@ -57,6 +60,8 @@ def main() -> int:
                 shutil.copy(FIELDS / FIELD_IMAGE, fields)
                 shoot_field_case(window, app, fields, args.out / "field_view.png")
             window.close()
+        if (SHARED / "cnmc").is_dir():
+            shoot_lab_dialog(app, settings, work / "lab", args.out / "lab_dialog.png")
     return 0
 
 
@@ -89,6 +94,29 @@ def shoot_field_case(window: MainWindow, app: QApplication, folder: Path, out: P
     save(window, app, out)
 
 
+def shoot_lab_dialog(app: QApplication, settings: Settings, work: Path, out: Path) -> None:
+    """The lab dialog after fitting a site profile on a simulated lab's 12 signed-off cases."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from simulated_lab import classify_and_sign_off, lab_patients, write_lab_images
+
+    from app.core.classifier import Classifier
+    from app.gui.lab import LabDialog
+
+    folders = write_lab_images(SHARED, work / "images", lab_patients(SHARED, 6, 6), 12)
+    with CaseStore(work / "cases.sqlite3") as store:
+        classify_and_sign_off(store, folders, Classifier(tta=False), settings.operator)
+        window = MainWindow(store, settings)
+        dialog = LabDialog(store, window.site, settings.operator, busy=False, parent=window)
+        dialog.show()
+        dialog.fit_profile()
+        while "Saved" not in dialog.fit_result.text():
+            app.processEvents()
+            QTest.qWait(50)
+        save(dialog, app, out)
+        dialog.close()
+        window.close()
+
+
 def wait_for_batch(window: MainWindow, app: QApplication) -> None:
     while window.is_busy():
         app.processEvents()
@@ -96,7 +124,7 @@ def wait_for_batch(window: MainWindow, app: QApplication) -> None:
     QTest.qWait(200)
 
 
-def save(window: MainWindow, app: QApplication, out: Path) -> None:
+def save(window: QWidget, app: QApplication, out: Path) -> None:
     app.processEvents()
     QTest.qWait(300)
     if not window.grab().save(str(out)):

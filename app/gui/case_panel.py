@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.decision import describe_rule
 from app.core.store import Case, CaseSummary, ImageRecord
 from app.gui.review import local_time
 
@@ -77,7 +78,8 @@ class SummaryPanel(QGroupBox):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Summary", parent)
-        self.counts = {key: QLabel("–") for key in ("images", "cells", "calls", "ai_blasts", "confirmed")}
+        self.counts = {key: QLabel("–") for key in ("images", "cells", "calls", "ai_blasts", "confirmed", "rule")}
+        self.counts["rule"].setWordWrap(True)
         self.review_progress = QProgressBar()
         self.sign_off_button = QPushButton("Sign off case…")
         self.sign_off_button.clicked.connect(self.sign_off_requested)
@@ -86,7 +88,7 @@ class SummaryPanel(QGroupBox):
         grid = QGridLayout(self)
         for number, (label, key) in enumerate((
             ("Images:", "images"), ("Cells:", "cells"), ("AI calls:", "calls"), ("Blasts (AI):", "ai_blasts"),
-            ("Blasts (confirmed):", "confirmed"),
+            ("Blasts (confirmed):", "confirmed"), ("Decided by:", "rule"),
         )):
             row, column = number % 3, 2 * (number // 3)
             grid.addWidget(QLabel(label), row, column)
@@ -118,9 +120,14 @@ class SummaryPanel(QGroupBox):
         )
         self.counts["ai_blasts"].setText(_percent(summary.flagged, summary.cells))
         self.counts["confirmed"].setText(_percent(summary.confirmed_blasts, summary.cells))
+        classified = case.model_version is not None
+        self.counts["rule"].setText(
+            f"{describe_rule(case.decision_rule)}, threshold {case.threshold:.3f}" if classified else "–")
+        self.counts["rule"].setToolTip(f"Model {case.model_version}" if classified else "")
         self.review_progress.setRange(0, max(summary.to_review, 1))
         self.review_progress.setValue(summary.reviewed)
-        self.review_progress.setFormat(f"{summary.reviewed} of {summary.to_review} flagged/uncertain cells reviewed")
+        self.review_progress.setFormat(f"{summary.reviewed} / {summary.to_review} reviewed")
+        self.review_progress.setToolTip(f"{summary.reviewed} of {summary.to_review} flagged or uncertain cells reviewed")
         waiting = summary.to_review - summary.reviewed
         self.sign_off_button.setEnabled(not case.signed_off and not busy and waiting == 0 and summary.images > 0)
         if case.signed_off:

@@ -29,7 +29,7 @@ from app.core.recalibration import LabelSet, Recalibration, RecalibrationRefused
 from app.core.site import ActiveSetup, ModelChoice, SiteLibrary, SiteProfile, apply_to_open_cases
 from app.core.store import CaseStore
 
-PROFILE_COLUMNS = ("Rule", "Created", "By", "Threshold", "Before, on this lab's labels",
+PROFILE_COLUMNS = ("Rule", "Created (UTC)", "By", "Threshold", "Before, on this lab's labels",
                    "After, case-grouped cross-validation")
 MODEL_COLUMNS = ("Model", "Source", "Threshold", "Training AUROC", "Training recall / specificity",
                  "This lab, held out: current → retrained")
@@ -96,7 +96,7 @@ class LabDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
-        self.resize(1100, 640)
+        self.resize(1320, 660)
         self.refresh()
         self.target.setValue(self._setup.model.card.raw["decision"].get("target_recall", 0.95))
 
@@ -186,8 +186,7 @@ class LabDialog(QDialog):
 def _profile_row(profile: SiteProfile | None, setup: ActiveSetup) -> list[str]:
     if profile is None:
         card = setup.model.card
-        return [f"model card of {card.version}", card.raw.get("created", "")[:10], "training", f"{card.threshold:.3f}",
-                "—", "—"]
+        return ["model card", card.raw.get("created", "")[:10], "training", f"{card.threshold:.3f}", "—", "—"]
     return [profile.name, profile.created_at[:16].replace("T", " "), profile.created_by,
             f"{profile.rule.threshold:.3f}", profile.before.describe(), profile.after.describe()]
 
