@@ -16,6 +16,7 @@ import app
 from training import metrics
 from training.data import file_list_hash
 from training.features import FEATURE_LAYERS, build_feature_extractor
+from training.train import decision_logits
 
 keras = tf.keras
 
@@ -48,40 +49,16 @@ def export_model(classifier: keras.Model, out: Path) -> None:
 def write_card(config, cv, out: Path) -> dict:
     """model_card.json (for the app) and MODEL_CARD.md with ROC and reliability plots."""
     evaluation = {k: v for k, v in cv.evaluation.items() if k != "probabilities"}
-    patients = {label: sorted({i.patient for i, l in zip(cv.images, cv.labels) if l == flag})
-                for label, flag in (("all", True), ("hem", False))}
     card = {
         "name": "BlastScan blast classifier",
-        "version": f"{app.__version__}+{dt.date.today():%Y%m%d}."
-                   f"{hashlib.sha256((out / TFLITE_NAME).read_bytes()).hexdigest()[:8]}",
+        "version": model_version(out),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "model": {
-            "architecture": "EfficientNet-Lite0 (ImageNet weights, frozen) + linear head on "
-                            f"pooled features of {', '.join(FEATURE_LAYERS)}",
-            "output": "one logit per image; probability = sigmoid(logit / temperature)",
-            "final_model": "head retrained on all patients with the cross-validated recipe",
-            "files": {"tflite": TFLITE_NAME, "keras": KERAS_NAME},
-        },
-        "training_data": {
-            "source": "C-NMC 2019 (TCIA, doi:10.7937/tcia.2019.dc64i46r), CC BY 3.0",
-            "folder": str(config.data),
-            "images_per_class": {"all": int(cv.labels.sum()), "hem": int((~cv.labels).sum())},
-            "patients_per_class": {k: len(v) for k, v in patients.items()},
-            "file_list_sha256": file_list_hash(cv.images, config.data),
-            "extra_negatives": None if not cv.extras else {
-                "source": "PBC dataset (Acevedo et al. 2020, doi:10.17632/snkd93bnjr.1), CC BY 4.0",
-                "folder": str(config.extra_negatives),
-                "cells": len(cv.extras),
-                "use": "segmented with the app's cell finder (cell nearest the centre); added "
-                       "to every training fold as negatives; excluded from the metrics",
-                "file_list_sha256": file_list_hash(cv.extras, config.extra_negatives),
-            },
-        },
+        "model": model_section("head retrained on all patients with the cross-validated recipe"),
+        "training_data": training_data_section(config, cv.images, cv.labels, cv.extras),
         "training": {
             "epochs": config.epochs, "folds": config.folds, "seed": config.seed,
             "weight_decay": config.weight_decay,
-            "augmentation": ("the 8 flips/rotations of every image as training views"
-                             if config.views == 8 else "none (one view per image)"),
+            "augmentation": augmentation(config),
             "class_balance": "class weights inversely proportional to class frequency",
             "split": "stratified group k-fold by patient; numbers below are out-of-fold",
         },
@@ -89,12 +66,59 @@ def write_card(config, cv, out: Path) -> dict:
         "decision": cv.decision,
         "metrics": evaluation,
     }
+    write_card_files(card, cv, out, _markdown(card))
+    return card
+
+
+def model_version(out: Path, tag: str = "") -> str:
+    """App version, `tag`, date and the first 8 hex digits of the tflite file's SHA-256."""
+    digest = hashlib.sha256((out / TFLITE_NAME).read_bytes()).hexdigest()[:8]
+    return f"{app.__version__}+{tag}{dt.date.today():%Y%m%d}.{digest}"
+
+
+def model_section(final_model: str) -> dict:
+    return {
+        "architecture": "EfficientNet-Lite0 (ImageNet weights, frozen) + linear head on "
+                        f"pooled features of {', '.join(FEATURE_LAYERS)}",
+        "output": "one logit per image; probability = sigmoid(logit / temperature)",
+        "final_model": final_model,
+        "files": {"tflite": TFLITE_NAME, "keras": KERAS_NAME},
+    }
+
+
+def augmentation(config) -> str:
+    return ("the 8 flips/rotations of every image as training views"
+            if config.views == 8 else "none (one view per image)")
+
+
+def training_data_section(config, images, labels, extras) -> dict:
+    """The labelled images (C-NMC) and extra negatives a model was trained on."""
+    patients = {label: sorted({i.patient for i, l in zip(images, labels) if l == flag})
+                for label, flag in (("all", True), ("hem", False))}
+    return {
+        "source": "C-NMC 2019 (TCIA, doi:10.7937/tcia.2019.dc64i46r), CC BY 3.0",
+        "folder": str(config.data),
+        "images_per_class": {"all": int(labels.sum()), "hem": int((~labels).sum())},
+        "patients_per_class": {k: len(v) for k, v in patients.items()},
+        "file_list_sha256": file_list_hash(images, config.data),
+        "extra_negatives": None if not extras else {
+            "source": "PBC dataset (Acevedo et al. 2020, doi:10.17632/snkd93bnjr.1), CC BY 4.0",
+            "folder": str(config.extra_negatives),
+            "cells": len(extras),
+            "use": "segmented with the app's cell finder (cell nearest the centre); added "
+                   "to every training fold as negatives; excluded from the metrics",
+            "file_list_sha256": file_list_hash(extras, config.extra_negatives),
+        },
+    }
+
+
+def write_card_files(card: dict, cv, out: Path, markdown: str) -> None:
+    """model_card.json, ROC and reliability plots of `cv` and MODEL_CARD.md into `out`."""
     out.mkdir(parents=True, exist_ok=True)
     _write_atomically(out / CARD_NAME, json.dumps(card, indent=2).encode())
     _plot_roc(cv, out / "roc_curve.png")
     _plot_reliability(cv, out / "reliability.png")
-    _write_atomically(out / "MODEL_CARD.md", _markdown(card).encode())
-    return card
+    _write_atomically(out / "MODEL_CARD.md", markdown.encode())
 
 
 def _plot_roc(cv, path: Path) -> None:
@@ -124,7 +148,7 @@ def _plot_reliability(cv, path: Path) -> None:
 
     figure, axes = plt.subplots(figsize=(4.5, 4.5), dpi=120)
     for name, probabilities in (
-        ("before (T=1)", metrics.sigmoid(_decision_logits(cv))),
+        ("before (T=1)", metrics.sigmoid(decision_logits(cv.logits, cv.decision["tta"]))),
         (f"after (T={cv.decision['temperature']:.2f})", cv.evaluation["probabilities"]),
     ):
         bins = metrics.reliability(cv.labels, probabilities)
@@ -137,10 +161,6 @@ def _plot_reliability(cv, path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
-
-
-def _decision_logits(cv) -> np.ndarray:
-    return cv.logits.mean(axis=1) if cv.decision["tta"] else cv.logits[:, 0]
 
 
 def _markdown(card: dict) -> str:

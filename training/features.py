@@ -50,10 +50,13 @@ def extract_features(
     views: int = 8,
     batch_size: int = 32,
     log: Callable[[str], None] = print,
+    canvas: Callable[[Path], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Features [N, views, D] (float32) and a mask of images that could be read.
 
     `views` is 8 (the flips and rotations of `tta_views`) or 1 (the image as it is).
+    `canvas` reads an image's cell canvas (default `training_canvas`: the labelled cell as the
+    app finds it; `stored_canvas` for canvases the app stored).
 
     Chunks are cached under a hash of their model inputs, so the cache is reused exactly
     when the inputs are the same, whatever code change made them.  Unreadable files are
@@ -64,7 +67,8 @@ def extract_features(
     extractor = None
     chunks, started = [], time.monotonic()
     for start in range(0, len(images), CHUNK_SIZE):
-        inputs, readable = _chunk_inputs(images[start:start + CHUNK_SIZE], preprocessing, log)
+        inputs, readable = _chunk_inputs(images[start:start + CHUNK_SIZE], preprocessing,
+                                         canvas or training_canvas, log)
         chunk_file = folder / f"{_inputs_key(inputs, readable, views)}.npz"
         if not chunk_file.exists():
             if extractor is None:
@@ -104,6 +108,11 @@ def training_canvas(path: Path) -> np.ndarray:
     return cell.canvas
 
 
+def stored_canvas(path: Path) -> np.ndarray:
+    """A cell canvas as the app stored it (`CaseStore.cell_crop`), read without cell finding."""
+    return load_image(path).rgb
+
+
 def colour_target(images: list[LabelledImage], sample: int, seed: int) -> tuple[float, ...]:
     """The training cells' typical CIELAB mean and spread (mean over a seeded sample)."""
     chosen = np.random.default_rng(seed).permutation(len(images))[:sample]
@@ -118,11 +127,11 @@ def colour_target(images: list[LabelledImage], sample: int, seed: int) -> tuple[
     return tuple(float(v) for v in np.mean(statistics, axis=0))
 
 
-def _chunk_inputs(images, preprocessing, log) -> tuple[np.ndarray, np.ndarray]:
+def _chunk_inputs(images, preprocessing, canvas, log) -> tuple[np.ndarray, np.ndarray]:
     inputs, readable = [], np.ones(len(images), dtype=bool)
     for index, image in enumerate(images):
         try:
-            inputs.append(training_input(image.path, preprocessing))
+            inputs.append(model_input(canvas(image.path), preprocessing))
         except ImageLoadError as error:
             log(f"skipped {image.path}: {error.reason}")
             readable[index] = False

@@ -1,7 +1,8 @@
 """The trainable part of the classifier: a linear head over pooled backbone features.
 
 Standardise each feature, then one logistic unit with L2 weight decay; trained with Adam
-on every flip/rotation view of every training image, classes weighted to balance.
+on every flip/rotation view of every training image, classes weighted to balance (or by
+weights the caller gives each image).
 Checkpointed after every epoch so that an interrupted run resumes where it stopped.
 """
 
@@ -33,17 +34,22 @@ def train_head(
     checkpoint_dir: Path | None = None,
     batch_size: int = 512,
     learning_rate: float = 1e-3,
+    image_weights: np.ndarray | None = None,
 ) -> keras.Model:
-    """Train a head on features [N, views, D] with labels [N]; resumes from `checkpoint_dir`."""
+    """Train a head on features [N, views, D] with labels [N]; resumes from `checkpoint_dir`.
+
+    `image_weights` [N] weigh each image's loss (default `class_balanced_weights`).
+    """
     keras.utils.set_random_seed(seed)
     samples = features.reshape(-1, features.shape[-1])
     targets = np.repeat(labels.astype(np.float32), features.shape[1])
+    if image_weights is None:
+        image_weights = class_balanced_weights(labels)
+    sample_weights = np.repeat(np.asarray(image_weights, dtype=np.float32), features.shape[1])
     head = build_head(features.shape[-1], weight_decay)
     head.get_layer("standardise").adapt(samples)
     head.compile(optimizer=keras.optimizers.Adam(learning_rate),
                  loss=keras.losses.BinaryCrossentropy(from_logits=True))
-    positives = targets.mean()
-    class_weight = {0: 0.5 / (1 - positives), 1: 0.5 / positives}
     first_epoch = 0
     callbacks = []
     if checkpoint_dir is not None:
@@ -55,8 +61,14 @@ def train_head(
         callbacks.append(_EpochCheckpoint(weights, state))
     if first_epoch < epochs:
         head.fit(samples, targets, batch_size=batch_size, epochs=epochs, initial_epoch=first_epoch,
-                 class_weight=class_weight, shuffle=True, verbose=0, callbacks=callbacks)
+                 sample_weight=sample_weights, shuffle=True, verbose=0, callbacks=callbacks)
     return head
+
+
+def class_balanced_weights(labels: np.ndarray) -> np.ndarray:
+    """Per-image weights under which each class weighs half of the total; their mean is 1."""
+    positives = labels.mean()
+    return np.where(labels, 0.5 / positives, 0.5 / (1 - positives))
 
 
 def head_logits(head: keras.Model, features: np.ndarray) -> np.ndarray:

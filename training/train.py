@@ -70,22 +70,42 @@ def grouped_folds(labels: np.ndarray, groups: list[str], folds: int, seed: int) 
     return fold_of
 
 
-def run(config: TrainingConfig, log=print):
-    """Train, evaluate and return (final head, cross-validation, readable images, features)."""
-    started = time.monotonic()
+@dataclass
+class TrainingSet:
+    """The labelled images with their features, the extra negatives, and the preprocessing."""
+
+    images: list[LabelledImage]
+    labels: np.ndarray
+    features: np.ndarray  # [N, views, D]
+    extras: list[LabelledImage]
+    extra_features: np.ndarray  # [M, views, D]
+    preprocessing: Preprocessing
+
+
+def load_training_set(config: TrainingConfig, log=print) -> TrainingSet:
+    """The readable images of `config.data` and `config.extra_negatives`, with cached features."""
     images = find_labelled_images(config.data)
     target = colour_target(images, COLOUR_SAMPLE, config.seed) if config.colour_normalisation else None
     preprocessing = Preprocessing(config.input_size, config.crop_size, target)
     images, features = _readable(images, preprocessing, config, log)
     log(f"{len(images)} images, {len({i.patient for i in images})} patients under {config.data}")
-    labels = np.array([image.is_blast for image in images])
-    _check_enough_patients(images, config.folds)
-    fold_of = grouped_folds(labels, [image.patient for image in images], config.folds, config.seed)
     extras, extra_features = [], np.zeros((0, *features.shape[1:]), dtype=features.dtype)
     if config.extra_negatives is not None:
         extras, extra_features = _readable(find_extra_negatives(config.extra_negatives),
                                            preprocessing, config, log)
         log(f"{len(extras)} extra negatives under {config.extra_negatives} (training only)")
+    labels = np.array([image.is_blast for image in images])
+    return TrainingSet(images, labels, features, extras, extra_features, preprocessing)
+
+
+def run(config: TrainingConfig, log=print):
+    """Train, evaluate and return (final head, cross-validation)."""
+    started = time.monotonic()
+    data = load_training_set(config, log)
+    images, labels, features = data.images, data.labels, data.features
+    extras, extra_features = data.extras, data.extra_features
+    _check_enough_patients(images, config.folds)
+    fold_of = grouped_folds(labels, [image.patient for image in images], config.folds, config.seed)
     extra_fold = np.random.default_rng(config.seed).integers(0, config.folds, len(extras))
     logits = np.zeros(features.shape[:2], dtype=np.float32)
     extra_logits = np.zeros(extra_features.shape[:2], dtype=np.float32)
@@ -100,7 +120,7 @@ def run(config: TrainingConfig, log=print):
         fold_auroc = metrics.auroc(labels[~train], logits[~train].mean(axis=1))
         log(f"fold {fold + 1}/{config.folds}: {int((~train).sum())} held-out images, "
             f"AUROC {fold_auroc:.3f}  ({(time.monotonic() - started) / 60:.1f} min)")
-    cv = CrossValidation(images, labels, fold_of, logits, preprocessing, extras, extra_logits)
+    cv = CrossValidation(images, labels, fold_of, logits, data.preprocessing, extras, extra_logits)
     decide(cv, config.target_recall)
     log(f"out-of-fold: AUROC {cv.evaluation['auroc']:.3f}, recall {cv.evaluation['recall']:.3f}, "
         f"specificity {cv.evaluation['specificity']:.3f} (TTA {cv.decision['tta']})")
@@ -125,17 +145,15 @@ def _check_enough_patients(images: list[LabelledImage], folds: int) -> None:
                              f"{folds}-fold patient-grouped CV needs at least {folds}")
 
 
-def decide(cv: CrossValidation, target_recall: float) -> None:
-    """Pick TTA, temperature, threshold and uncertain band from out-of-fold logits; evaluate."""
-    single, averaged = cv.logits[:, 0], cv.logits.mean(axis=1)
-    auroc_single, auroc_tta = metrics.auroc(cv.labels, single), metrics.auroc(cv.labels, averaged)
-    use_tta = auroc_tta > auroc_single  # 8x the compute: only where it helps
-    logits = averaged if use_tta else single
-    temperature = metrics.fit_temperature(cv.labels, logits)
-    probabilities = metrics.sigmoid(logits / temperature)
-    threshold = metrics.threshold_for_recall(cv.labels, probabilities, target_recall)
-    low = min(threshold, metrics.threshold_for_recall(cv.labels, probabilities, UNCERTAIN_RECALL))
-    cv.decision = {
+def fit_decision(labels: np.ndarray, logits: np.ndarray, target_recall: float) -> dict:
+    """TTA, temperature, threshold and uncertain band from out-of-fold logits [N, views]."""
+    use_tta = metrics.auroc(labels, logits.mean(axis=1)) > metrics.auroc(labels, logits[:, 0])
+    decided = decision_logits(logits, use_tta)  # TTA is 8x the compute: only where it helps
+    temperature = metrics.fit_temperature(labels, decided)
+    probabilities = metrics.sigmoid(decided / temperature)
+    threshold = metrics.threshold_for_recall(labels, probabilities, target_recall)
+    low = min(threshold, metrics.threshold_for_recall(labels, probabilities, UNCERTAIN_RECALL))
+    return {
         "threshold": threshold,
         "target_recall": target_recall,
         "uncertain_band": [low, threshold],
@@ -144,6 +162,26 @@ def decide(cv: CrossValidation, target_recall: float) -> None:
         "temperature": temperature,
         "tta": bool(use_tta),
     }
+
+
+def decision_logits(logits: np.ndarray, tta: bool) -> np.ndarray:
+    """The logit a decision uses from logits [N, views]: their mean with TTA, else view 0."""
+    return logits.mean(axis=1) if tta else logits[:, 0]
+
+
+def decided_probabilities(logits: np.ndarray, decision: dict) -> np.ndarray:
+    """Calibrated probabilities of logits [N, views] under a `fit_decision` result."""
+    return metrics.sigmoid(decision_logits(logits, decision["tta"]) / decision["temperature"])
+
+
+def decide(cv: CrossValidation, target_recall: float) -> None:
+    """Pick TTA, temperature, threshold and uncertain band from out-of-fold logits; evaluate."""
+    cv.decision = fit_decision(cv.labels, cv.logits, target_recall)
+    threshold, low = cv.decision["threshold"], cv.decision["uncertain_band"][0]
+    logits = decision_logits(cv.logits, cv.decision["tta"])
+    probabilities = decided_probabilities(cv.logits, cv.decision)
+    auroc_single = metrics.auroc(cv.labels, cv.logits[:, 0])
+    auroc_tta = metrics.auroc(cv.labels, cv.logits.mean(axis=1))
     in_band = (probabilities >= low) & (probabilities < threshold)
     cv.evaluation = {
         "auroc": metrics.auroc(cv.labels, probabilities),
@@ -155,17 +193,16 @@ def decide(cv: CrossValidation, target_recall: float) -> None:
         "uncertain_fraction": float(in_band.mean()),
         "reliability": metrics.reliability(cv.labels, probabilities),
         "per_patient": _per_patient(cv, probabilities, threshold),
-        "extra_negatives_flagged": _extra_flag_rates(cv, temperature, threshold),
+        "extra_negatives_flagged": _extra_flag_rates(cv, threshold),
         "probabilities": probabilities,
     }
 
 
-def _extra_flag_rates(cv: CrossValidation, temperature: float, threshold: float) -> dict:
+def _extra_flag_rates(cv: CrossValidation, threshold: float) -> dict:
     """Out-of-fold share of the extra negatives flagged as blasts, per cell type (folder)."""
     if not cv.extras:
         return {}
-    logits = cv.extra_logits.mean(axis=1) if cv.decision["tta"] else cv.extra_logits[:, 0]
-    flagged = metrics.sigmoid(logits / temperature) >= threshold
+    flagged = decided_probabilities(cv.extra_logits, cv.decision) >= threshold
     cell_types = np.array([image.path.parent.name for image in cv.extras])
     return {cell_type: {"cells": int((cell_types == cell_type).sum()),
                         "flagged_fraction": float(flagged[cell_types == cell_type].mean())}
