@@ -122,8 +122,9 @@ def check_enough_labels(
     minimum_blasts: int = MINIMUM_BLASTS,
     minimum_normals: int = MINIMUM_NORMALS,
     minimum_cases: int = MINIMUM_CASES,
+    purpose: str = "recalibrate",
 ) -> None:
-    """Refuse, saying what is missing, while the labels are too few to fit and check a rule."""
+    """Refuse, saying what is missing, while the labels are too few to `purpose` (fit and check)."""
     missing = []
     if labels.blasts < minimum_blasts:
         missing.append(f"{labels.blasts} confirmed blasts (need {minimum_blasts})")
@@ -133,7 +134,7 @@ def check_enough_labels(
         missing.append(f"{labels.cases} signed-off cases with labels (need {minimum_cases})")
     if missing:
         raise RecalibrationRefused(
-            "not enough reviewed cells to recalibrate: " + "; ".join(missing)
+            f"not enough reviewed cells to {purpose}: " + "; ".join(missing)
             + ". Review and sign off more cases (decide normal calls too), then try again."
         )
 
