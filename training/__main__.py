@@ -1,4 +1,5 @@
-"""`python -m training`: rebuild the bundled blast classifier from labelled cell images."""
+"""`python -m training`: rebuild the bundled blast classifier from labelled cell images, or
+(`--lab-data`) retrain it on a lab's reviewed cells into that lab's data folder."""
 
 from __future__ import annotations
 
@@ -10,16 +11,33 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+LAB_SHARE = 0.5
+"""Default weight of the lab's cells together: as much as all original cells.  The lab's
+cells are the population the model will meet; the original cells carry what generalises
+across patients and the cell types the lab has not labelled; at one half neither can be
+ignored, whatever the counts."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m training",
         description="Train the blast classifier with patient-grouped cross-validation and export "
-                    "the model the app bundles (tflite, keras, model card).")
+                    "the model the app bundles (tflite, keras, model card). With --lab-data: "
+                    "retrain it on a lab's reviewed cells together with the original data, compare "
+                    "it with the lab's current model on the same held-out lab cases, and write it "
+                    "into the lab's data folder, where the app offers it beside the current one.")
     parser.add_argument("--data", type=Path, default=SHARED_DATA / "cnmc",
                         help="folder with class subfolders all|blast and hem|normal")
-    parser.add_argument("--out", type=Path, default=REPO / "models", help="where the model goes")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where the model goes (default: models/; with --lab-data: "
+                             "<data dir>/models/<version>/, not to be given)")
+    parser.add_argument("--lab-data", type=Path, default=None,
+                        help="a BlastScan data folder (case store): retrain on the cells reviewed in "
+                             "its signed-off cases (at least 50 blasts, 50 normal cells, 5 cases)")
+    parser.add_argument("--lab-share", type=float, default=None,
+                        help="with --lab-data: the share of the training weight the lab's cells carry "
+                             f"together, the original data the rest (default {LAB_SHARE}: neither "
+                             "source can be ignored, whatever their counts)")
     parser.add_argument("--run-dir", type=Path, default=REPO / "training" / "runs",
                         help="checkpoints and the feature cache")
     parser.add_argument("--epochs", type=int, default=30, help="epochs of head training")
@@ -33,7 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="map each cell's CIELAB colour statistics onto the training cells' "
                              "average (measured: out-of-fold AUROC 0.877 vs 0.895 without, one "
                              "view; no gain on another lab's fields), default off")
-    parser.add_argument("--folds", type=int, default=5, help="patient-grouped CV folds")
+    parser.add_argument("--folds", type=int, default=5,
+                        help="patient-grouped CV folds (with --lab-data: folds of the lab's cases)")
     parser.add_argument("--seed", type=int, default=2019)
     parser.add_argument("--target-recall", type=float, default=0.95,
                         help="blast recall the decision threshold must reach out-of-fold")
@@ -52,6 +71,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--target-recall must be between 0 and 1")
     if not args.data.is_dir():
         parser.error(f"--data {args.data} is not a folder")
+    if args.lab_data is None:
+        if args.lab_share is not None:
+            parser.error("--lab-share needs --lab-data")
+        args.out = args.out or REPO / "models"
+    else:
+        from app.core.store import DB_FILE
+
+        if not (args.lab_data / DB_FILE).is_file():
+            parser.error(f"--lab-data {args.lab_data} holds no case store ({DB_FILE})")
+        if args.out is not None or args.resume:
+            parser.error("--out and --resume do not apply to --lab-data")
+        args.lab_share = LAB_SHARE if args.lab_share is None else args.lab_share
+        if not 0 < args.lab_share < 1:
+            parser.error("--lab-share must be between 0 and 1")
+        args.out = args.lab_data / "models"
     args.extra_negatives = None if args.extra_negatives.lower() == "none" else Path(args.extra_negatives)
     if args.extra_negatives is not None and not args.extra_negatives.is_dir():
         parser.error(f"--extra-negatives {args.extra_negatives} is not a folder (or say 'none')")
@@ -69,15 +103,25 @@ def main(argv: list[str] | None = None) -> int:
         target_recall=args.target_recall, weight_decay=args.weight_decay, views=args.views,
         colour_normalisation=args.colour_normalisation,
         extra_negatives=args.extra_negatives.resolve() if args.extra_negatives else None)
-    if not args.resume:
-        for checkpoint in args.run_dir.glob("fold*"):
-            shutil.rmtree(checkpoint)
-        shutil.rmtree(args.run_dir / "final", ignore_errors=True)
     started = time.monotonic()
 
     def log(message: str) -> None:
         print(f"[{(time.monotonic() - started) / 60:5.1f} min] {message}", flush=True)
 
+    if args.lab_data is not None:
+        from app.core.recalibration import RecalibrationRefused
+        from training.lab import retrain
+
+        try:
+            retrain(config, args.lab_data.resolve(), args.lab_share, log)
+        except RecalibrationRefused as refusal:
+            print(f"retraining refused: {refusal}", file=sys.stderr)
+            return 2
+        return 0
+    if not args.resume:
+        for checkpoint in args.run_dir.glob("fold*"):
+            shutil.rmtree(checkpoint)
+        shutil.rmtree(args.run_dir / "final", ignore_errors=True)
     head, cv = run(config, log)
     export_model(build_classifier(head, config.input_size), args.out)
     card = write_card(config, cv, args.out)
