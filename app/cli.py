@@ -239,6 +239,8 @@ def _run_lab(args: argparse.Namespace) -> int:
                 result = recalibrate(labels, setup.rule, target)
                 profile = library.save_profile(result, setup.model.card.version, args.by, setup.rule.name)
                 print(f"Saved {profile.name} (not in use; choose it with --use-profile {profile.number}).")
+                for warning in result.warnings:
+                    print(f"Warning: {warning}")
             if args.use_model or args.use_profile:
                 number = setup.profile.number if setup.profile and not args.use_profile else None
                 if args.use_profile and args.use_profile.lower() != "none":

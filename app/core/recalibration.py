@@ -8,7 +8,7 @@ decides them.  No TensorFlow: numbers only.
 
 The estimate is honest about cases: cases (patients/samples), never cells, are split into
 folds; each fold's cells are decided by a rule fitted on the other folds, and recall and
-specificity come with 95% intervals from resampling cases.  The numbers *before* apply the
+specificity come with 95% intervals that count cases, not just cells (`clustered_proportion`).  The numbers *before* apply the
 rule in use now to the same cells.
 
 Caveat for whoever reads the numbers: a lab's labels are the cells someone reviewed.  Cells
@@ -32,7 +32,10 @@ MINIMUM_CASES = 5
 UNCERTAIN_RECALL = 0.99
 """The uncertain band starts at the threshold that reaches this recall (as in training)."""
 FOLDS = 5
-BOOTSTRAP_SAMPLES = 2000
+LOW_SPECIFICITY = 0.2
+"""Below this cross-validated specificity a profile comes with a warning: it flags most cells."""
+WIDE_MARGIN = 0.1
+"""A recall interval reaching this far below the target comes with a warning."""
 SMALLEST_SLOPE = 0.01
 """Platt slope floor: a model that does not rank this lab's cells keeps a usable scale."""
 
@@ -80,7 +83,7 @@ class LabelSet:
 
 @dataclass(frozen=True)
 class RateEstimate:
-    """Blast recall and specificity on labelled cells, each with a 95% case-resampled interval."""
+    """Blast recall and specificity on labelled cells, each with a 95% interval (see `estimate`)."""
 
     recall: float
     recall_interval: tuple[float, float]
@@ -115,6 +118,20 @@ class Recalibration:
     after: RateEstimate
     auroc: float
     folds: int
+
+    @property
+    def warnings(self) -> list[str]:
+        """What a person should know before using this profile."""
+        found = []
+        if self.after.specificity < LOW_SPECIFICITY:
+            found.append(
+                f"to reach recall {self.target_recall:.2f} this profile flags {1 - self.after.specificity:.0%} of "
+                f"this lab's normal cells: the model ranks this lab's cells poorly (AUROC {self.auroc:.2f}). "
+                "Consider retraining on this lab's cells (python -m training --lab-data).")
+        if self.after.recall_interval[0] < self.target_recall - WIDE_MARGIN:
+            found.append(f"the recall estimate is uncertain (95% interval from {self.after.recall_interval[0]:.2f}): "
+                         "more reviewed cases will narrow it.")
+        return found
 
 
 def check_enough_labels(
@@ -152,7 +169,7 @@ def recalibrate(
     check_enough_labels(labels, *minimums)
     if not 0 < target_recall < 1:
         raise RecalibrationRefused(f"the target recall must be between 0 and 1, not {target_recall}")
-    before = estimate(labels, current.probabilities(labels.logits) >= current.threshold, seed)
+    before = estimate(labels, current.probabilities(labels.logits) >= current.threshold)
     fold_of = case_folds(labels, folds, seed)
     flagged = np.zeros(len(labels), dtype=bool)
     for fold in range(fold_of.max() + 1):
@@ -163,7 +180,7 @@ def recalibrate(
         rule=fit_rule(labels, target_recall),
         target_recall=target_recall,
         before=before,
-        after=estimate(labels, flagged, seed),
+        after=estimate(labels, flagged),
         auroc=auroc(labels.is_blast, labels.logits),
         folds=int(fold_of.max() + 1),
     )
@@ -209,32 +226,31 @@ def case_folds(labels: LabelSet, folds: int, seed: int) -> np.ndarray:
     return fold_of_case[np.searchsorted(cases, labels.case_ids)]
 
 
-def estimate(labels: LabelSet, flagged: np.ndarray, seed: int = 0) -> RateEstimate:
-    """Recall and specificity of `flagged`, with percentile intervals over resampled cases."""
-    cases, index = np.unique(labels.case_ids, return_inverse=True)
-    per_case = np.zeros((len(cases), 4))
-    for column, members in enumerate((labels.is_blast & flagged, labels.is_blast,
-                                      ~labels.is_blast & ~flagged, ~labels.is_blast)):
-        per_case[:, column] = np.bincount(index, weights=members, minlength=len(cases))
-    resampled = per_case[np.random.default_rng(seed).integers(0, len(cases), (BOOTSTRAP_SAMPLES, len(cases)))]
-    totals = resampled.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        recalls, specificities = totals[:, 0] / totals[:, 1], totals[:, 2] / totals[:, 3]
-    observed = per_case.sum(axis=0)
-    return RateEstimate(
-        recall=float(observed[0] / max(observed[1], 1)),
-        recall_interval=_interval(recalls),
-        specificity=float(observed[2] / max(observed[3], 1)),
-        specificity_interval=_interval(specificities),
-        blasts=labels.blasts,
-        normals=labels.normals,
-        cases=len(cases),
-    )
+def estimate(labels: LabelSet, flagged: np.ndarray) -> RateEstimate:
+    """Recall and specificity of `flagged`, with 95% intervals that respect cases."""
+    recall, recall_interval = clustered_proportion(flagged[labels.is_blast], labels.case_ids[labels.is_blast])
+    specificity, specificity_interval = clustered_proportion(
+        ~flagged[~labels.is_blast], labels.case_ids[~labels.is_blast])
+    return RateEstimate(recall, recall_interval, specificity, specificity_interval,
+                        labels.blasts, labels.normals, labels.cases)
 
 
-def _interval(samples: np.ndarray) -> tuple[float, float]:
-    samples = samples[np.isfinite(samples)]
-    if samples.size == 0:
-        return (float("nan"), float("nan"))
-    low, high = np.percentile(samples, [2.5, 97.5])
-    return (float(low), float(high))
+def clustered_proportion(hits: np.ndarray, case_ids: np.ndarray) -> tuple[float, tuple[float, float]]:
+    """A proportion over cells of several cases with its 95% Wilson interval on the effective
+    number of cells: cells of one case are alike, so n is divided by the design effect (Kish),
+    estimated from how much the cases differ; never more than n cells nor fewer than one per
+    case.  Unlike a bootstrap it stays honest at 0 and 1."""
+    if len(hits) == 0:
+        return float("nan"), (float("nan"), float("nan"))
+    _, index = np.unique(case_ids, return_inverse=True)
+    successes, sizes = np.bincount(index, weights=hits), np.bincount(index).astype(np.float64)
+    n, cases, p = len(hits), len(sizes), float(hits.mean())
+    if 0 < p < 1 and cases > 1:
+        variance = cases / (cases - 1) * np.sum((successes - p * sizes) ** 2) / n**2
+        effective = float(np.clip(p * (1 - p) / max(variance, 1e-12), cases, n))
+    else:
+        effective = float(cases)
+    z = 1.959964
+    centre = (p + z * z / (2 * effective)) / (1 + z * z / effective)
+    half = z * np.sqrt(p * (1 - p) / effective + z * z / (4 * effective**2)) / (1 + z * z / effective)
+    return p, (float(max(0.0, centre - half)), float(min(1.0, centre + half)))

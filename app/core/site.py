@@ -65,7 +65,7 @@ class SiteProfile:
             "number": self.number, "created_at": self.created_at, "created_by": self.created_by,
             "model_version": self.model_version, "target_recall": self.target_recall,
             "decision": self.rule.to_dict(), "based_on": self.based_on,
-            "evaluation": {"method": "case-grouped cross-validation; 95% intervals from resampling cases",
+            "evaluation": {"method": "case-grouped cross-validation; 95% Wilson intervals on the design-effect-adjusted number of cells",
                            "folds": self.folds, "auroc": self.auroc,
                            "before": self.before.to_dict(), "after": self.after.to_dict()},
         }

@@ -154,7 +154,8 @@ class LabDialog(QDialog):
         self.fit_result.setText(
             f"Saved <b>{profile.name}</b>, not in use until you choose it below. On this lab's cells, "
             f"{setup.rule.name}: {result.before.describe()}; {profile.name} (case-grouped "
-            f"{result.folds}-fold): {result.after.describe()}.")
+            f"{result.folds}-fold): {result.after.describe()}."
+            + "".join(f"<br><span style='color:#c77700'>⚠ {warning}</span>" for warning in result.warnings))
         self.refresh()
 
     @Slot(str)
