@@ -13,7 +13,7 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox, QTableWidget
 
 from app.core.store import CaseStore, NewCell
-from app.gui.gallery import RECORD_ROLE
+from app.gui.gallery import RECORD_ROLE, THUMBNAIL
 from app.gui.help import ShortcutsDialog, about_html
 from app.gui.lab import LabDialog
 from app.gui.main_window import MainWindow
@@ -250,7 +250,8 @@ def test_field_image_cells_are_outlined_and_a_click_selects_one(qtbot, make_wind
     assert solid == [other_id]  # the field now marks the clicked cell
 
 
-def test_a_case_of_10000_cells_opens_and_decodes_only_visible_thumbnails(qtbot, make_window, store):
+def test_a_case_of_10000_cells_opens_and_decodes_only_visible_thumbnails_off_the_gui_thread(
+        qtbot, make_window, store):
     """Lazy thumbnails (how fast it opens and scrolls is measured by bench/app_startup.py)."""
     buffer = io.BytesIO()
     Image.new("RGB", (64, 64), (120, 60, 160)).save(buffer, format="PNG")
@@ -258,14 +259,27 @@ def test_a_case_of_10000_cells_opens_and_decodes_only_visible_thumbnails(qtbot, 
     for image in range(100):
         cells = [NewCell((cell, 0, 10, 10), False, buffer.getvalue(), 0.0, (image * 100 + cell) / 10_000, "normal")
                  for cell in range(100)]
+        cells[0] = NewCell((0, 0, 10, 10), False, b"\x89PNG damaged", 0.0, image / 100, "normal")
         store.add_image_result(case.id, f"/nowhere/{image}.bmp", width=999, height=99, cells=cells, model_version="t")
     window = make_window()
     window.open_case(case.id)
     QApplication.processEvents()
     assert window.model.rowCount() == 10_000
     window.gallery.scrollToBottom()
-    window.gallery.viewport().grab()
-    assert 0 < len(window.model.thumbnails) < 500
+    thumbnails = window.model.thumbnails
+    with qtbot.waitSignal(window.model.dataChanged) as changed:
+        window.gallery.viewport().grab()  # paints black tiles and asks for their thumbnails
+        assert thumbnails.pending > 0 and len(thumbnails) == 0
+    qtbot.waitUntil(lambda: thumbnails.pending == 0)
+    assert 0 < len(thumbnails) < 500
+    decoded = changed.args[0].data(Qt.ItemDataRole.DecorationRole)
+    damaged = changed.args[0].data(RECORD_ROLE).index == 0
+    assert decoded.isNull() if damaged else decoded.width() == THUMBNAIL
+    last = window.model.index(window.model.rowCount() - 1)  # probability 0: image 0's damaged cell
+    assert last.data(RECORD_ROLE).index == 0
+    last.data(Qt.ItemDataRole.DecorationRole)
+    qtbot.waitUntil(lambda: thumbnails.pending == 0)
+    assert last.data(Qt.ItemDataRole.DecorationRole).isNull() and thumbnails.pending == 0  # empty, not retried
     assert "not available" in window.review.field_title.text()  # a missing source image is said, not fatal
 
 
@@ -368,3 +382,26 @@ def test_lab_dialog_refuses_to_fit_with_too_few_labels_and_to_switch_while_busy(
     qtbot.waitUntil(lambda: "not enough reviewed cells" in dialog.fit_result.text(), timeout=10_000)
     assert "0 confirmed blasts (need 50)" in dialog.fit_result.text() and window.site.profiles() == []
     assert not dialog.use_profile_button.isEnabled() and not dialog.use_model_button.isEnabled()
+
+
+def test_a_large_field_is_shown_around_the_selected_cell_and_double_click_shows_all(qtbot):
+    from PySide6.QtGui import QPixmap
+
+    from app.core.store import CellRecord
+    from app.gui.review import FieldView
+
+    view = FieldView()
+    qtbot.addWidget(view)
+    view.resize(600, 600)
+    view.show()
+    qtbot.waitExposed(view)
+    cells = [CellRecord(7, 1, "field.png", 0, (1200, 900, 80, 80), False, 1.0, 0.7, "flagged", "m", None, None, None)]
+    pixmap = QPixmap(2592, 1944)
+    view.show_field(pixmap, cells, selected=7)
+    shown = view.mapToScene(view.viewport().rect()).boundingRect()
+    assert shown.contains(1240, 940) and shown.width() < 500  # around the cell, not the 2592 px field
+    qtbot.mouseDClick(view.viewport(), Qt.MouseButton.LeftButton)
+    assert view.mapToScene(view.viewport().rect()).boundingRect().width() >= 2500
+    view.show_field(QPixmap(224, 224), [CellRecord(8, 1, "small.png", 0, (80, 80, 60, 60), False, 1.0, 0.7,
+                                                   "flagged", "m", None, None, None)], selected=8)
+    assert view.mapToScene(view.viewport().rect()).boundingRect().width() >= 220  # small field: all of it

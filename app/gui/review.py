@@ -32,6 +32,8 @@ from app.core.store import CaseStore, CellRecord, StoreError
 from app.gui.gallery import CALL_COLOURS, content_square, describe_cell
 
 ZOOM_STEP = 1.25
+CONTEXT = 4
+"""A field is shown around its selected cell, this many times the cell's size."""
 CELL_ID = 0
 """QGraphicsItem data key holding the cell id of an outline."""
 
@@ -85,6 +87,8 @@ class ZoomableView(QGraphicsView):
         self.setMinimumSize(160, 160)
         self._fitted = True
         self._focus: QRectF | None = None
+        self._whole = False
+        """Double-click shows the whole picture instead of its focus part (and back)."""
 
     def show_pixmap(self, pixmap: QPixmap, focus: QRectF | None = None) -> None:
         """Show a picture fitted to the view, or to its `focus` part."""
@@ -92,7 +96,7 @@ class ZoomableView(QGraphicsView):
         scene.clear()
         scene.addPixmap(pixmap)
         scene.setSceneRect(QRectF(pixmap.rect()))
-        self._focus = focus
+        self._focus, self._whole = focus, False
         self.fit()
 
     def show_message(self, text: str) -> None:
@@ -106,7 +110,8 @@ class ZoomableView(QGraphicsView):
 
     def fit(self) -> None:
         self._fitted = True
-        self.fitInView(self._focus or self.scene().sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
+        shown = self.scene().sceneRect() if self._whole or self._focus is None else self._focus
+        self.fitInView(shown, Qt.AspectRatioMode.KeepAspectRatio)
 
     def zoom(self, factor: float) -> None:
         self._fitted = False
@@ -116,6 +121,8 @@ class ZoomableView(QGraphicsView):
         self.zoom(ZOOM_STEP ** (event.angleDelta().y() / 120))
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        if self._fitted and self._focus is not None:
+            self._whole = not self._whole
         self.fit()
 
     def resizeEvent(self, event) -> None:
@@ -130,8 +137,13 @@ class FieldView(ZoomableView):
     cell_clicked = Signal(int)
 
     def show_field(self, pixmap: QPixmap, cells: Sequence[CellRecord], selected: int) -> None:
-        """The image with its cells: dashed outlines, the selected one solid in a white frame."""
-        self.show_pixmap(pixmap)
+        """The image with its cells: dashed outlines, the selected one solid in a white frame.
+
+        A large image is shown around the selected cell (CONTEXT times its size), so that the
+        cell is big enough to judge; double-click shows the whole image and back.
+        """
+        chosen_box = next((cell.box for cell in cells if cell.id == selected), None)
+        self.show_pixmap(pixmap, _context(chosen_box, pixmap.width(), pixmap.height()) if chosen_box else None)
         for cell in cells:
             x, y, width, height = cell.box
             chosen = cell.id == selected
@@ -240,6 +252,17 @@ def _details(record: CellRecord) -> str:
     else:
         lines.append("Not reviewed yet: B blast, N normal, U unsure.")
     return "<br>".join(lines)
+
+
+def _context(box: tuple[int, int, int, int], width: int, height: int) -> QRectF | None:
+    """The part of a `width` x `height` image around a cell box to show, or None for all of it."""
+    x, y, w, h = box
+    side = CONTEXT * max(w, h)
+    if side >= 0.6 * max(width, height):
+        return None
+    left = min(max(0.0, x + w / 2 - side / 2), max(0.0, width - side))
+    top = min(max(0.0, y + h / 2 - side / 2), max(0.0, height - side))
+    return QRectF(left, top, min(side, width), min(side, height))
 
 
 def _cosmetic_pen(colour: QColor, width: int, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QPen:
