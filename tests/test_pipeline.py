@@ -105,6 +105,16 @@ def test_cell_finder_results_are_stored_and_its_failures_are_per_file_errors(sto
     assert store.list_images(case.id)[0].cell_finder == "two_cells"
 
 
+def test_stored_canvases_are_losslessly_what_the_model_saw(store, corpus, classifier, sample_cell):
+    noise = np.random.default_rng(0).integers(0, 256, sample_cell.shape, dtype=np.uint8)
+    case = store.create_case("canvases")
+    classify_case(store, case.id, [corpus / "grey.png"], classifier,
+                  lambda rgb: [FoundCell((0, 0, 5, 5), sample_cell), FoundCell((5, 5, 9, 9), noise)])
+    stored = [Image.open(io.BytesIO(store.cell_crop(cell.id))) for cell in store.list_cells(case.id, sort="position")]
+    assert [(image.format, image.mode) for image in stored] == [("PNG", "RGB")] * 2
+    assert np.array_equal(np.asarray(stored[0]), sample_cell) and np.array_equal(np.asarray(stored[1]), noise)
+
+
 def test_threshold_is_remembered_by_the_case(store, corpus, classifier):
     case = store.create_case("threshold")
     classify_case(store, case.id, [corpus / "grey.png"], classifier, threshold=0.999)

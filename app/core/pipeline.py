@@ -9,8 +9,9 @@ here knows about Qt.
 
 from __future__ import annotations
 
-import io
 import os
+import struct
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,13 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from app.core.cells import CellFinder, whole_image_as_cell
 from app.core.classifier import Classifier
 from app.core.discovery import discover_images
 from app.core.loading import ImageLoadError, load_image
 from app.core.store import CaseStore, NewCell
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_FILTER_UP = 2
 
 ProgressCallback = Callable[[int, int, Path | None], None]
 """progress(done, total, current image or None) — `done` counts skipped images too."""
@@ -198,11 +201,23 @@ def _prepare(path: Path, cell_finder: CellFinder, classifier: Classifier) -> _Pr
 
 
 def _png(rgb: np.ndarray) -> bytes:
-    """Lossless PNG of a cell canvas, at zlib level 1: a third of the default level's CPU time
-    for about a fifth more bytes (bench/throughput.py); it runs beside the model on the same cores."""
-    buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
+    """Lossless 8-bit RGB PNG of a cell canvas: every row "Up"-filtered (NumPy), deflated with
+    zlib's run-length strategy.  A C-NMC canvas takes 2.7 ms and 41 KiB, against Pillow's 6.8
+    ms and 48 KiB at zlib level 1 (bench/RESULTS.md); zlib releases the GIL while it works."""
+    height, width, _ = rgb.shape
+    rows = np.ascontiguousarray(rgb, dtype=np.uint8).reshape(height, 3 * width)
+    filtered = np.empty((height, 3 * width + 1), np.uint8)
+    filtered[:, 0] = _PNG_FILTER_UP
+    filtered[0, 1:] = rows[0]
+    np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])
+    deflate = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8 bits, RGB, no interlace
+    return (_PNG_SIGNATURE + _png_chunk(b"IHDR", header)
+            + _png_chunk(b"IDAT", deflate.compress(filtered) + deflate.flush()) + _png_chunk(b"IEND", b""))
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def _finder_name(cell_finder: CellFinder) -> str:
