@@ -161,6 +161,45 @@ def test_sign_off_needs_every_flagged_and_uncertain_cell_reviewed_then_freezes(s
             change()
 
 
+def _commit_sync_levels(store: CaseStore, write) -> list[str]:
+    """The `PRAGMA synchronous` level in force at each COMMIT that `write()` makes."""
+    level = {1: "NORMAL", 2: "FULL"}[store._db.execute("PRAGMA synchronous").fetchone()[0]]
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    try:
+        write()
+    finally:
+        store._db.set_trace_callback(None)
+    levels = []
+    for statement in statements:
+        if statement.startswith("PRAGMA synchronous = "):
+            level = statement.rsplit(" ", 1)[1]
+        elif statement == "COMMIT":
+            levels.append(level)
+    return levels
+
+
+def test_review_work_is_synced_to_disk_and_classification_results_are_not_waited_for(store):
+    case_id, cells = _case_with_cells(store)
+
+    def add_result() -> None:
+        store.add_image_result(case_id, "/data/c.bmp", width=9, height=9, cells=[], model_version="m1")
+
+    assert _commit_sync_levels(store, add_result) == ["NORMAL"]
+    assert _commit_sync_levels(store, lambda: store.add_image_error(case_id, "/data/d.png", "bad")) == ["NORMAL"]
+    with pytest.raises(StoreError, match="already classified"):  # a failed write leaves the connection FULL
+        add_result()
+    for review in (
+        lambda: store.set_decision(cells[0], "blast", "ana"),
+        lambda: store.set_decision(cells[0], None, "ana"),
+        lambda: store.update_case(case_id, operator="ben"),
+        lambda: [store.set_decision(cell, "normal", "ana") for cell in cells],
+        lambda: store.sign_off(case_id, "dr who"),
+    ):
+        levels = _commit_sync_levels(store, review)
+        assert levels and set(levels) == {"FULL"}
+
+
 def test_a_new_rule_or_threshold_re_decides_stored_cells_from_their_logits(store):
     case_id, cells = _case_with_cells(store)
     store.set_decision(cells[0], "blast", "ana")

@@ -5,6 +5,12 @@ variable ``BLASTSCAN_DATA_DIR``, else the user's data folder (platformdirs).  Th
 versioned (`MIGRATIONS`, applied in order on open); WAL journal, foreign keys on, and every
 write is its own committed transaction, so a crash loses at most the image in flight.
 
+Durability: review work (decisions, sign-off, case edits) commits with ``synchronous = FULL``,
+synced to disk before the call returns.  Classification results (`add_image_result`,
+`add_image_error`) commit with ``synchronous = NORMAL``: an application crash loses nothing,
+a power cut or OS crash may lose the last results (a resumed run classifies those images
+again) but never a decision, since the next FULL commit syncs every earlier one too.
+
 Threads: one connection shared by all threads (``check_same_thread=False``), every
 statement run under one lock.  Writes are short and the GUI's workers write from pool
 threads while views read on the main thread; one lock keeps that simple and free of
@@ -260,6 +266,7 @@ class CaseStore:
             )
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = FULL")
             self._db.execute("PRAGMA foreign_keys = ON")
             self._migrate()
         except sqlite3.DatabaseError as error:
@@ -429,7 +436,7 @@ class CaseStore:
         for cell in cells:
             _check_choice(cell.call, CALLS, "call")
         now = _now()
-        with self._write() as db:
+        with self._write(durable=False) as db:
             image_id = self._insert_image(
                 db, case_id, path, "ok", message, (width, height, cell_finder, now)
             )
@@ -448,7 +455,7 @@ class CaseStore:
 
     def add_image_error(self, case_id: int, path: str | os.PathLike[str], message: str) -> ImageRecord:
         """Store why an image could not be read or classified."""
-        with self._write() as db:
+        with self._write(durable=False) as db:
             image_id = self._insert_image(db, case_id, path, "error", message, (None, None, None, _now()))
         return self._image(image_id)
 
@@ -569,16 +576,23 @@ class CaseStore:
     # Internals
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One immediate transaction, committed on success and rolled back on any error."""
+    def _write(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One immediate transaction, committed on success and rolled back on any error; not
+        `durable`: committed without waiting for the disk (see the module doc)."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            if not durable:
+                self._db.execute("PRAGMA synchronous = NORMAL")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            finally:
+                if not durable:
+                    self._db.execute("PRAGMA synchronous = FULL")
 
     def _one(self, sql: str, parameters: Sequence[object] = ()) -> sqlite3.Row | None:
         with self._lock:
