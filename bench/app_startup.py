@@ -17,10 +17,14 @@ interpreter start, imports, store, window, first paint.  One warm-up launch is n
   are symbolic links to those crops (one image per cell, as C-NMC crops come).  In this run
   the child waits until the gallery's layout is complete, scrolls it down by one page
   (`pageStep` of the vertical scroll bar, the viewport's height) and repaints the viewport
-  at once (`repaint`, which paints every visible tile, decoding the thumbnails not yet
-  cached from the store): the time of one page is that of setValue + repaint; 10 pages in a
-  row, median.  Peak memory is the child's VmHWM (peak resident set) at the end, after the
-  10 pages; RSS is VmRSS then.  The child then leaves at once (`os._exit`).
+  at once (`repaint`, which paints every visible tile; thumbnails not yet cached are asked
+  for and decoded on pool threads).  Per page: "scroll" = setValue + repaint (the time the
+  GUI thread is blocked by the scroll itself); "filled" = from the scroll until every
+  thumbnail asked for has arrived and its tile is repainted, the event loop running
+  meanwhile; "GUI CPU" = the GUI thread's CPU time (`time.thread_time`) over that whole
+  span.  10 pages in a row, median.  Peak memory is the child's VmHWM (peak resident set)
+  at the end, after the 10 pages; RSS is VmRSS then.  The child then leaves at once
+  (`os._exit`).
 """
 
 from __future__ import annotations
@@ -72,24 +76,32 @@ def child(case_id: int | None) -> None:
 
 def gallery_figures(app, window) -> dict:
     """Wait for the gallery's layout, then scroll PAGES pages and read the memory figures."""
-    gallery, model = window.gallery, window.model
+    from PySide6.QtCore import QEventLoop
+
+    gallery, thumbnails = window.gallery, window.model.thumbnails
     bar = gallery.verticalScrollBar()
     settled, last, deadline = 0, -1, time.monotonic() + 60
     while settled < 10 and time.monotonic() < deadline:  # batched layout: until the range stays put
         app.processEvents()
         time.sleep(0.02)
         settled, last = (settled + 1, last) if bar.maximum() == last else (0, bar.maximum())
-    seconds, decoded = [], []
+    scroll, filled, gui_cpu, decoded = [], [], [], []
     for _ in range(PAGES):
-        cached = len(model.thumbnails)
-        start = time.perf_counter()
+        cached = len(thumbnails)
+        start, start_cpu = time.perf_counter(), time.thread_time()
         bar.setValue(bar.value() + bar.pageStep())
         gallery.viewport().repaint()
-        seconds.append(time.perf_counter() - start)
-        decoded.append(len(model.thumbnails) - cached)
+        scroll.append(time.perf_counter() - start)
+        while thumbnails.pending:
+            app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents)
+        app.processEvents()  # the repaint the last arrivals asked for
+        filled.append(time.perf_counter() - start)
+        gui_cpu.append(time.thread_time() - start_cpu)
+        decoded.append(len(thumbnails) - cached)
     viewport = gallery.viewport().size()
-    return {"rows": model.rowCount(), "viewport": [viewport.width(), viewport.height()],
-            "page_seconds": seconds, "thumbnails_per_page": decoded}
+    return {"rows": window.model.rowCount(), "viewport": [viewport.width(), viewport.height()],
+            "scroll_seconds": scroll, "filled_seconds": filled, "gui_cpu_seconds": gui_cpu,
+            "thumbnails_per_page": decoded}
 
 
 def memory() -> dict[str, float]:
@@ -162,7 +174,6 @@ def main() -> None:
         runs = [launch(Path(case_folder), case_id) for _ in range(args.repeats + 1)][1:]
     launches = [seconds for seconds, _ in runs]
     figures = [figure for _, figure in runs]
-    pages = [seconds for figure in figures for seconds in figure["page_seconds"]]
     per_page = statistics.median(n for figure in figures for n in figure["thumbnails_per_page"])
     empty_launches = [seconds for seconds, _ in empty]
     print(f"launch to first painted window, empty store: {statistics.median(empty_launches):.2f} s "
@@ -170,9 +181,11 @@ def main() -> None:
           f"peak RSS {statistics.median(f['peak_mib'] for _, f in empty):.0f} MiB")
     print(f"launch to first painted window, reopening the {figures[0]['rows']}-cell case: "
           f"{statistics.median(launches):.2f} s (min {min(launches):.2f}, max {max(launches):.2f})")
-    print(f"scroll one page of the gallery ({figures[0]['viewport'][0]}x{figures[0]['viewport'][1]} px viewport, "
-          f"{per_page:.0f} new thumbnails a page): median {1000 * statistics.median(pages):.0f} ms, "
-          f"max {1000 * max(pages):.0f} ms ({len(pages)} pages)")
+    print(f"one page of the gallery ({figures[0]['viewport'][0]}x{figures[0]['viewport'][1]} px viewport, "
+          f"{per_page:.0f} new thumbnails a page, {PAGES * len(figures)} pages), median and max:")
+    for key, name in (("scroll_seconds", "scroll"), ("filled_seconds", "filled"), ("gui_cpu_seconds", "GUI CPU")):
+        pages = [seconds for figure in figures for seconds in figure[key]]
+        print(f"  {name:8s} {1000 * statistics.median(pages):5.0f} ms, max {1000 * max(pages):.0f} ms")
     peak, rss = (statistics.median(figure[key] for figure in figures) for key in ("peak_mib", "rss_mib"))
     print(f"memory with the case open, after {PAGES} pages: peak RSS {peak:.0f} MiB, RSS {rss:.0f} MiB")
 

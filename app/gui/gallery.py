@@ -1,18 +1,24 @@
 """The cell gallery: a list model over the store's cell records, lazy thumbnails, tile painting.
 
 `CellListModel` holds the records of one case, group and sort (no pixels); thumbnails are
-decoded from the stored cell canvases only when a tile is painted, and kept in a small LRU
-cache.  Tiles have one fixed size, so the icon-mode view lays out 10,000 cells at once.
+decoded from the stored cell canvases only when a tile is painted, on pool threads (the tile
+shows black until its thumbnail arrives, so scrolling never waits for decoding), and kept in
+a small LRU cache.  Tiles have one fixed size, so the icon-mode view lays out 10,000 cells at
+once.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from PIL import Image
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
+from PySide6.QtCore import (
+    Q_ARG, QAbstractListModel, QMetaObject, QModelIndex, QObject, QPersistentModelIndex, QRect, QRunnable, QSize, Qt,
+    QThreadPool, QTimer, Slot,
+)
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
@@ -31,31 +37,86 @@ THUMBNAIL = 100
 TILE = QSize(THUMBNAIL + 16, THUMBNAIL + 16)
 BLACK_LEVEL = 12
 """Canvas pixels at most this bright are the black background (cropped off thumbnails)."""
+THUMBNAIL_REPAINT_MS = 50
+"""While thumbnails are arriving, tiles are repainted at most this often (all at once)."""
 
 
-class ThumbnailCache:
-    """Square thumbnails of cell canvases, decoded on first use; least recently used go first."""
+class ThumbnailCache(QObject):
+    """Square thumbnails of cell canvases, decoded on pool threads the first time they are asked
+    for, newest request first; least recently used go first.  `on_ready(cell_id)` is called on
+    the GUI thread when one arrives.
 
-    def __init__(self, store: CaseStore, capacity: int = 1500) -> None:
-        self.store, self.capacity = store, capacity
+    No Qt signal is emitted per thumbnail: PySide6 6.12 loses a reference to True on every
+    `emit` (bench/RESULTS.md), so results come back through `QMetaObject.invokeMethod`.
+    """
+
+    def __init__(self, store: CaseStore, on_ready: Callable[[int], None], capacity: int = 1500,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.store, self.capacity, self._on_ready = store, capacity, on_ready
         self._pixmaps: OrderedDict[int, QPixmap] = OrderedDict()
+        self._decoding: dict[int, _DecodeThumbnail] = {}
+        self._requests = itertools.count()
+        self._pool = QThreadPool(self)
 
     def __len__(self) -> int:
         return len(self._pixmaps)
 
+    @property
+    def pending(self) -> int:
+        """Thumbnails asked for and not decoded yet."""
+        return len(self._decoding)
+
     def get(self, cell_id: int) -> QPixmap:
+        """The cell's thumbnail; a null pixmap while it is being decoded (asked for now, if it was
+        not) and for a damaged canvas."""
         pixmap = self._pixmaps.get(cell_id)
         if pixmap is not None:
             self._pixmaps.move_to_end(cell_id)
             return pixmap
-        pixmap = QPixmap.fromImage(cell_thumbnail(self.store.cell_crop(cell_id), THUMBNAIL))
-        self._pixmaps[cell_id] = pixmap
-        if len(self._pixmaps) > self.capacity:
-            self._pixmaps.popitem(last=False)
-        return pixmap
+        if cell_id not in self._decoding:
+            job = _DecodeThumbnail(self, cell_id, self.store.cell_crop(cell_id))
+            self._decoding[cell_id] = job
+            self._pool.start(job, next(self._requests))  # a higher priority runs first: the newest tiles
+        return QPixmap()
 
     def clear(self) -> None:
+        """Forget every thumbnail; decoding that has not started is dropped."""
+        for cell_id, job in list(self._decoding.items()):
+            if self._pool.tryTake(job):
+                del self._decoding[cell_id]
         self._pixmaps.clear()
+
+    @Slot(int, QImage)
+    def arrived(self, cell_id: int, image: QImage) -> None:
+        """A decoded thumbnail (a null image for a damaged canvas), from a pool thread."""
+        if self._decoding.pop(cell_id, None) is None:
+            return
+        self._pixmaps[cell_id] = QPixmap.fromImage(image)
+        if len(self._pixmaps) > self.capacity:
+            self._pixmaps.popitem(last=False)
+        self._on_ready(cell_id)
+
+
+class _DecodeThumbnail(QRunnable):
+    """Decodes one cell canvas PNG into its thumbnail on a pool thread and hands it to the cache,
+    which keeps this job until then (so Python owns it)."""
+
+    def __init__(self, cache: ThumbnailCache, cell_id: int, png: bytes) -> None:
+        super().__init__()
+        self.setAutoDelete(False)
+        self.cache, self.cell_id, self.png = cache, cell_id, png
+
+    def run(self) -> None:
+        try:
+            image = cell_thumbnail(self.png, THUMBNAIL)
+        except Exception:  # noqa: BLE001 - a damaged canvas paints as an empty tile
+            image = QImage()
+        try:
+            QMetaObject.invokeMethod(self.cache, "arrived", Qt.ConnectionType.QueuedConnection,
+                                     Q_ARG(int, self.cell_id), Q_ARG(QImage, image))
+        except RuntimeError:  # the gallery was closed meanwhile
+            pass
 
 
 def cell_thumbnail(png: bytes, size: int) -> QImage:
@@ -86,7 +147,10 @@ class CellListModel(QAbstractListModel):
     def __init__(self, store: CaseStore, parent=None) -> None:
         super().__init__(parent)
         self.store = store
-        self.thumbnails = ThumbnailCache(store)
+        self.thumbnails = ThumbnailCache(store, self._thumbnail_arrived, parent=self)
+        self._arrived: set[int] = set()
+        self._repaint_timer = QTimer(self, singleShot=True, interval=THUMBNAIL_REPAINT_MS)
+        self._repaint_timer.timeout.connect(self._repaint_arrived)
         self.case_id: int | None = None
         self.group, self.sort = "all", "probability"
         self._records: list[CellRecord] = []
@@ -149,14 +213,29 @@ class CellListModel(QAbstractListModel):
             return record
         if role == Qt.ItemDataRole.DisplayRole:
             return f"{record.probability:.0%}"
-        if role == Qt.ItemDataRole.DecorationRole:
+        if role == Qt.ItemDataRole.DecorationRole:  # never None: PySide6 6.12 then loses a reference to None
             try:
                 return self.thumbnails.get(record.id)
-            except (StoreError, OSError):  # a damaged crop paints as an empty tile
-                return None
+            except StoreError:  # the cell is gone: an empty tile
+                return QPixmap()
         if role == Qt.ItemDataRole.ToolTipRole:
             return describe_cell(record)
         return None
+
+    def _thumbnail_arrived(self, cell_id: int) -> None:
+        self._arrived.add(cell_id)
+        if not self.thumbnails.pending:
+            self._repaint_arrived()
+        elif not self._repaint_timer.isActive():
+            self._repaint_timer.start()
+
+    def _repaint_arrived(self) -> None:
+        """One `dataChanged` over the rows whose thumbnails arrived since the last one."""
+        self._repaint_timer.stop()
+        rows = [self._rows[cell_id] for cell_id in self._arrived if cell_id in self._rows]
+        self._arrived.clear()
+        if rows:
+            self.dataChanged.emit(self.index(min(rows)), self.index(max(rows)), [Qt.ItemDataRole.DecorationRole])
 
     def _query(self) -> list[CellRecord]:
         return [] if self.case_id is None else self.store.list_cells(self.case_id, self.group, self.sort)
@@ -190,8 +269,8 @@ class CellDelegate(QStyledItemDelegate):
             painter.fillRect(option.rect, option.palette.highlight())
         image = QRect(0, 0, THUMBNAIL, THUMBNAIL)
         image.moveCenter(tile.center())
-        pixmap = index.data(Qt.ItemDataRole.DecorationRole)
-        if pixmap is not None:
+        pixmap: QPixmap = index.data(Qt.ItemDataRole.DecorationRole)
+        if not pixmap.isNull():
             painter.drawPixmap(image, pixmap)
         else:
             painter.fillRect(image, Qt.GlobalColor.black)
