@@ -280,6 +280,10 @@ def test_a_case_of_10000_cells_opens_and_decodes_only_visible_thumbnails_off_the
     last.data(Qt.ItemDataRole.DecorationRole)
     qtbot.waitUntil(lambda: thumbnails.pending == 0)
     assert last.data(Qt.ItemDataRole.DecorationRole).isNull() and thumbnails.pending == 0  # empty, not retried
+    window.model.index(5_000).data(Qt.ItemDataRole.DecorationRole)
+    assert thumbnails.pending == 1
+    window.model.load(None)  # another case: decoding not started is dropped, none is left waiting
+    qtbot.waitUntil(lambda: thumbnails.pending == 0)
     assert "not available" in window.review.field_title.text()  # a missing source image is said, not fatal
 
 

@@ -22,7 +22,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from app.core.store import CaseStore, CellRecord, StoreError
+from app.core.store import CaseStore, CellRecord
 
 CALL_COLOURS = {"flagged": QColor("#d32f2f"), "uncertain": QColor("#f9a825"), "normal": QColor("#43a047")}
 """Tile border and field outline by the model's call."""
@@ -42,9 +42,9 @@ THUMBNAIL_REPAINT_MS = 50
 
 
 class ThumbnailCache(QObject):
-    """Square thumbnails of cell canvases, decoded on pool threads the first time they are asked
-    for, newest request first; least recently used go first.  `on_ready(cell_id)` is called on
-    the GUI thread when one arrives.
+    """Square thumbnails of cell canvases, read and decoded on pool threads the first time they
+    are asked for, newest request first, once the paint that asked is done; least recently used
+    go first.  `on_ready(cell_id)` is called on the GUI thread when one arrives.
 
     No Qt signal is emitted per thumbnail: PySide6 6.12 loses a reference to True on every
     `emit` (bench/RESULTS.md), so results come back through `QMetaObject.invokeMethod`.
@@ -56,8 +56,11 @@ class ThumbnailCache(QObject):
         self.store, self.capacity, self._on_ready = store, capacity, on_ready
         self._pixmaps: OrderedDict[int, QPixmap] = OrderedDict()
         self._decoding: dict[int, _DecodeThumbnail] = {}
+        self._asked: list[_DecodeThumbnail] = []
         self._requests = itertools.count()
         self._pool = QThreadPool(self)
+        self._start_timer = QTimer(self, singleShot=True, interval=0)
+        self._start_timer.timeout.connect(self._start_asked)
 
     def __len__(self) -> int:
         return len(self._pixmaps)
@@ -75,17 +78,29 @@ class ThumbnailCache(QObject):
             self._pixmaps.move_to_end(cell_id)
             return pixmap
         if cell_id not in self._decoding:
-            job = _DecodeThumbnail(self, cell_id, self.store.cell_crop(cell_id))
+            job = _DecodeThumbnail(self, cell_id)
             self._decoding[cell_id] = job
-            self._pool.start(job, next(self._requests))  # a higher priority runs first: the newest tiles
+            self._asked.append(job)
+            if not self._start_timer.isActive():
+                self._start_timer.start()
         return QPixmap()
 
     def clear(self) -> None:
         """Forget every thumbnail; decoding that has not started is dropped."""
+        for job in self._asked:
+            del self._decoding[job.cell_id]
+        self._asked.clear()
         for cell_id, job in list(self._decoding.items()):
             if self._pool.tryTake(job):
                 del self._decoding[cell_id]
         self._pixmaps.clear()
+
+    def _start_asked(self) -> None:
+        """Start the decoding asked for by the paint just done (started during it, the pool
+        threads would slow it down: the GIL)."""
+        for job in self._asked:
+            self._pool.start(job, next(self._requests))  # a higher priority runs first: the newest tiles
+        self._asked.clear()
 
     @Slot(int, QImage)
     def arrived(self, cell_id: int, image: QImage) -> None:
@@ -99,18 +114,18 @@ class ThumbnailCache(QObject):
 
 
 class _DecodeThumbnail(QRunnable):
-    """Decodes one cell canvas PNG into its thumbnail on a pool thread and hands it to the cache,
-    which keeps this job until then (so Python owns it)."""
+    """Reads one cell canvas from the store and decodes its thumbnail on a pool thread, then hands
+    it to the cache, which keeps this job until then (so Python owns it)."""
 
-    def __init__(self, cache: ThumbnailCache, cell_id: int, png: bytes) -> None:
+    def __init__(self, cache: ThumbnailCache, cell_id: int) -> None:
         super().__init__()
         self.setAutoDelete(False)
-        self.cache, self.cell_id, self.png = cache, cell_id, png
+        self.cache, self.cell_id = cache, cell_id
 
     def run(self) -> None:
         try:
-            image = cell_thumbnail(self.png, THUMBNAIL)
-        except Exception:  # noqa: BLE001 - a damaged canvas paints as an empty tile
+            image = cell_thumbnail(self.cache.store.cell_crop(self.cell_id), THUMBNAIL)
+        except Exception:  # noqa: BLE001 - a damaged canvas or a cell gone paints as an empty tile
             image = QImage()
         try:
             QMetaObject.invokeMethod(self.cache, "arrived", Qt.ConnectionType.QueuedConnection,
@@ -214,10 +229,7 @@ class CellListModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return f"{record.probability:.0%}"
         if role == Qt.ItemDataRole.DecorationRole:  # never None: PySide6 6.12 then loses a reference to None
-            try:
-                return self.thumbnails.get(record.id)
-            except StoreError:  # the cell is gone: an empty tile
-                return QPixmap()
+            return self.thumbnails.get(record.id)
         if role == Qt.ItemDataRole.ToolTipRole:
             return describe_cell(record)
         return None
