@@ -1,12 +1,12 @@
 """Batch throughput of classification (cells/s): the real pipeline against the model alone.
 
-Run: .venv/bin/python bench/throughput.py [--cells 2000] [--repeats 3] [--tta both|on|off]
+Run: .venv/bin/python bench/throughput.py [--cells 2000] [--repeats 3] [--tta both|on|off] [--threads N]
 
 Pipeline: `classify_case` on N C-NMC cells (450x450 lossless WebP, read once beforehand so
 that the page cache holds them) into a new case of a fresh temporary store, with the desktop
 app's cell finder (`find_cells`: kind check, crop used as it is) and the app's defaults
-(model batch 16 images, all CPU threads, 2 read-ahead workers); timed from the call to its
-return.  Limit: the same `Classifier` (model, batch size, threads, TTA) on the same cells'
+(model batch 16 images, all CPU threads unless `--threads`, 2 read-ahead workers); timed
+from the call to its return.  Limit: the same `Classifier` (model, batch size, threads, TTA) on the same cells'
 model inputs, prepared beforehand and held in memory, `predict` called on groups of
 `cells_per_batch` cells as the pipeline calls it.  Ratio = pipeline / limit.  Limit and
 pipeline runs alternate; the median of `--repeats` runs is reported.
@@ -41,14 +41,15 @@ def main() -> None:
     parser.add_argument("--cells", type=int, default=2000, help="C-NMC cells per run")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each kind (median reported)")
     parser.add_argument("--tta", choices=("both", "off", "on"), default="both", help="test-time augmentation")
-    parser.add_argument("--profile-cells", type=int, default=200, help="cells for the per-stage breakdown")
+    parser.add_argument("--profile-cells", type=int, default=200, help="cells for the per-stage breakdown (0: none)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="model threads (limit and pipeline)")
     args = parser.parse_args()
     paths = cnmc_cells(args.cells)
     warm_page_cache(paths)
     canvases = [find_cells(load_image(path).rgb)[0].canvas for path in paths]
     print(f"{len(paths)} C-NMC cells, {os.cpu_count()} CPUs, {args.repeats} runs each: median (min-max)")
     for tta in {"both": (False, True), "off": (False,), "on": (True,)}[args.tta]:
-        classifier = Classifier(tta=tta)
+        classifier = Classifier(tta=tta, num_threads=args.threads)
         inputs = np.stack([classifier.prepare(canvas) for canvas in canvases])
         model_only(classifier, inputs[:classifier.cells_per_batch])  # warm-up
         limit, pipeline = [], []
@@ -60,12 +61,12 @@ def main() -> None:
             pipeline.append(len(paths) / seconds)
         ratios = ", ".join(f"{p / m:.2f}" for p, m in zip(pipeline, limit, strict=True))
         print(f"\nTTA {'on (8 views)' if tta else 'off'}: batch {classifier.batch_size} images "
-              f"({classifier.cells_per_batch} cells), {os.cpu_count()} model threads")
+              f"({classifier.cells_per_batch} cells), {args.threads} model threads")
         print(f"  model-only limit  {median_and_spread(limit)} cells/s")
         print(f"  pipeline          {median_and_spread(pipeline)} cells/s")
         print(f"  ratio             {statistics.median(pipeline) / statistics.median(limit):.2f} "
               f"(of the medians; run by run {ratios})")
-        if not tta:
+        if not tta and args.profile_cells:
             costs, _ = stage_costs(classifier, paths[:args.profile_cells])
             print(f"  per cell, stages run serially on {args.profile_cells} cells (ms):")
             for name, ms in costs.items():
