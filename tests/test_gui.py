@@ -409,3 +409,22 @@ def test_a_large_field_is_shown_around_the_selected_cell_and_double_click_shows_
     view.show_field(QPixmap(224, 224), [CellRecord(8, 1, "small.png", 0, (80, 80, 60, 60), False, 1.0, 0.7,
                                                    "flagged", "m", None, None, None)], selected=8)
     assert view.mapToScene(view.viewport().rect()).boundingRect().width() >= 220  # small field: all of it
+
+
+def test_the_installed_pyside6_keeps_references_to_true_and_none(qtbot):
+    """PySide6 6.12.0 on Python 3.11 drops a reference to True per signal emit and to None per
+    call returning None; a long batch then aborts the app ("Fatal Python error: bool_dealloc")."""
+    from PySide6.QtCore import QObject, Signal
+
+    class Emitter(QObject):
+        ticked = Signal(int)
+
+    emitter = Emitter()
+    view = QTableWidget(1, 1)
+    qtbot.addWidget(view)
+    before = sys.getrefcount(True), sys.getrefcount(None)
+    for number in range(200):
+        emitter.ticked.emit(number)
+        view.setCurrentCell(0, 0)  # returns None
+    lost = before[0] - sys.getrefcount(True), before[1] - sys.getrefcount(None)
+    assert max(lost) < 50, f"references lost to True, None: {lost} (200 expected with the bug)"
