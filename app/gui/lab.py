@@ -31,7 +31,7 @@ from app.core.store import CaseStore
 
 PROFILE_COLUMNS = ("Rule", "Created (UTC)", "By", "Threshold", "Before, on this lab's labels",
                    "After, case-grouped cross-validation")
-MODEL_COLUMNS = ("Model", "Source", "Threshold", "Training AUROC", "Training recall / specificity",
+MODEL_COLUMNS = ("Model", "Source", "Threshold", "Card AUROC", "Card recall / specificity",
                  "This lab, held out: current → retrained")
 
 
