@@ -1,9 +1,11 @@
 """Batch throughput of classification (cells/s): the real pipeline against the model alone.
 
 Run: .venv/bin/python bench/throughput.py [--cells 2000] [--repeats 3] [--tta both|on|off] [--threads N]
+                                          [--format bmp|webp]
 
-Pipeline: `classify_case` on N C-NMC cells (450x450 lossless WebP, read once beforehand so
-that the page cache holds them) into a new case of a fresh temporary store, with the desktop
+Pipeline: `classify_case` on N C-NMC cells (450x450; the shared lossless WebP copy, or with
+`--format bmp` the same pixels as 24-bit BMP like the published set and a lab's files; read
+once beforehand so that the page cache holds them) into a new case of a fresh temporary store, with the desktop
 app's cell finder (`find_cells`: kind check, crop used as it is) and the app's defaults
 (model batch 16 images, all CPU threads unless `--threads`, 2 read-ahead workers); timed
 from the call to its return.  Limit: the same `Classifier` (model, batch size, threads, TTA) on the same cells'
@@ -20,8 +22,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import tempfile
+from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from _common import (
     Classifier,
     cnmc_cells,
@@ -36,6 +41,16 @@ from _common import (
 )
 
 
+def as_bmp(paths: list[Path], folder: Path) -> list[Path]:
+    """The cells written as 24-bit BMP into `folder` (same pixels), in the same order."""
+    converted = []
+    for path in paths:
+        target = folder / (path.stem + ".bmp")
+        Image.open(path).convert("RGB").save(target, format="BMP")
+        converted.append(target)
+    return converted
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=int, default=2000, help="C-NMC cells per run")
@@ -43,11 +58,17 @@ def main() -> None:
     parser.add_argument("--tta", choices=("both", "off", "on"), default="both", help="test-time augmentation")
     parser.add_argument("--profile-cells", type=int, default=200, help="cells for the per-stage breakdown (0: none)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="model threads (limit and pipeline)")
+    parser.add_argument("--format", choices=("webp", "bmp"), default="webp",
+                        help="webp: the shared lossless WebP copy as it is (default, as in earlier runs); "
+                             "bmp: the same pixels as 24-bit BMP, as C-NMC publishes them and a lab gets them")
     args = parser.parse_args()
+    scratch = tempfile.TemporaryDirectory(prefix="blastscan-bench-bmp-")
     paths = cnmc_cells(args.cells)
+    if args.format == "bmp":
+        paths = as_bmp(paths, Path(scratch.name))
     warm_page_cache(paths)
     canvases = [find_cells(load_image(path).rgb)[0].canvas for path in paths]
-    print(f"{len(paths)} C-NMC cells, {os.cpu_count()} CPUs, {args.repeats} runs each: median (min-max)")
+    print(f"{len(paths)} C-NMC cells as {args.format.upper()}, {os.cpu_count()} CPUs, {args.repeats} runs each: median (min-max)")
     for tta in {"both": (False, True), "off": (False,), "on": (True,)}[args.tta]:
         classifier = Classifier(tta=tta, num_threads=args.threads)
         inputs = np.stack([classifier.prepare(canvas) for canvas in canvases])
