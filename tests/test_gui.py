@@ -351,6 +351,7 @@ def test_help_names_versions_training_data_and_every_shortcut(make_window):
 def test_lab_dialog_fits_a_profile_then_switches_to_it_and_back(qtbot, make_window, lab_copy, monkeypatch):
     lab_store, _, _ = lab_copy
     window = make_window(lab_store)
+    window.settings.threshold = 0.5  # an override made for the model card's rule
     assert "rule: model card" in window.setup_button.text()
     monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Yes)
     dialog = LabDialog(lab_store, window.site, "Ana", busy=False, parent=window)
@@ -370,6 +371,8 @@ def test_lab_dialog_fits_a_profile_then_switches_to_it_and_back(qtbot, make_wind
         qtbot.mouseClick(dialog.use_profile_button, Qt.MouseButton.LeftButton)
     assert changed.args[0].profile.number == 1
     assert "rule: site profile 1" in window.setup_button.text() and "site profile 1" in dialog.in_use.text()
+    assert window.settings.threshold is None  # new cases take the profile's threshold
+    assert "Your threshold 0.500 from Settings was for the previous rule" in window.statusBar().currentMessage()
     assert dialog.profiles.item(1, 0).text().startswith("● site profile 1")
     dialog.profiles.selectRow(0)
     with qtbot.waitSignal(dialog.setup_changed):

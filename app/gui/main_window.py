@@ -403,14 +403,19 @@ class MainWindow(QMainWindow):
         dialog.open()
 
     def _setup_changed(self, setup: ActiveSetup, changed: list[str]) -> None:
+        """Show the new setup; a threshold override from Settings belonged to the old rule, so it goes."""
         self.setup, self.card = setup, setup.model.card
         self.setup_button.setText(setup.describe())
+        override = self.settings.threshold
+        self.settings.threshold = None
         if self.case is not None and self.case.name in changed:
             self.case = self.store.get_case(self.case.id)
             self.model.refresh()
             self._show_case_state()
+        cleared = (f" Your threshold {override:.3f} from Settings was for the previous rule: new cases use "
+                   f"{setup.rule.threshold:.3f}." if override is not None else "")
         self.statusBar().showMessage(
-            f"Now in use: {setup.describe()}. Re-decided open cases: {', '.join(changed) or 'none'}.", 15000)
+            f"Now in use: {setup.describe()}. Re-decided open cases: {', '.join(changed) or 'none'}.{cleared}", 20000)
 
     def _active_setup(self) -> ActiveSetup | None:
         try:
