@@ -31,6 +31,7 @@ from PIL import Image, UnidentifiedImageError
 
 from app import __version__
 from app.core.decision import describe_rule
+from app.core.site import SiteLibrary, SiteProfile
 from app.core.store import CALLS, DECISIONS, Case, CaseStore, CaseSummary, CellRecord, ImageRecord
 
 CONFIDENCE = 0.95
@@ -99,11 +100,17 @@ class _CaseData:
     """In image order, then cell index."""
     store: CaseStore
     written_at: datetime
+    profile: SiteProfile | None
+    """The site profile that decided the case, when one did and its file is still there."""
 
     @classmethod
     def read(cls, store: CaseStore, case_id: int) -> _CaseData:
+        case = store.get_case(case_id)
+        profile = next((p for p in SiteLibrary(store.path.parent).profiles()
+                        if p.name == case.decision_rule and p.model_version == case.model_version), None)
         return cls(
-            case=store.get_case(case_id),
+            case=case,
+            profile=profile,
             counts=store.summary(case_id),
             images=store.list_images(case_id),
             cells=store.list_cells(case_id, sort="position"),
@@ -171,6 +178,10 @@ def _write_summary(sheet: Worksheet, data: _CaseData) -> None:
         ("Model version", case.model_version or "not classified yet"),
         ("Decision rule (site profile)", describe_rule(case.decision_rule) if case.model_version
          else "not classified yet"),
+        *([("Site profile basis", f"fitted {data.profile.created_at} by {data.profile.created_by} on "
+            f"{data.profile.after.blasts} confirmed blasts and {data.profile.after.normals} normal cells of "
+            f"{data.profile.after.cases} signed-off cases for recall {data.profile.target_recall:.2f}; "
+            f"case-grouped cross-validation: {data.profile.after.describe()}")] if data.profile else []),
         ("Decision threshold", case.threshold if case.threshold is not None else "not classified yet"),
     ])
     sheet.cell(sheet.max_row, 2).number_format = _PROBABILITY_FORMAT
