@@ -89,8 +89,9 @@ def test_switching_profiles_back_and_forth_changes_the_numbers_and_loses_nothing
     assert [c.call for c in store.list_cells(signed.id)] == signed_calls  # signed off: frozen
     summary = _report_summary(store, open_case.id, tmp_path / "site.xlsx")
     assert summary["Decision rule (site profile)"] == "site profile 1"
-    assert "by ana on 72 confirmed blasts and 72 normal cells of 12 signed-off cases" in summary["Site profile basis"]
-    assert profile.after.describe() in summary["Site profile basis"]
+    assert summary["Site profile labels"] == "72 blasts, 72 normal cells, 12 cases"
+    assert summary["Site profile recall (cross-validated)"].startswith(f"{profile.after.recall:.2f} (95% CI")
+    assert "by ana" in summary["Site profile fitted"]
     assert summary["Decision threshold"] == pytest.approx(profile.rule.threshold)
 
     setup = library.use(BUNDLED, None, "ben")
@@ -101,7 +102,7 @@ def test_switching_profiles_back_and_forth_changes_the_numbers_and_loses_nothing
     assert store.get_cell(first_cell).decision == "unsure"
     card_summary = _report_summary(store, open_case.id, tmp_path / "card.xlsx")
     assert card_summary["Decision rule (site profile)"] == "model card (no site profile)"
-    assert "Site profile basis" not in card_summary
+    assert not any(key.startswith("Site profile") for key in card_summary)
     assert [(h["by"], h["profile"]) for h in library.history()] == [("ben", 1), ("ben", None)]
 
 

@@ -125,6 +125,21 @@ class _CaseData:
 # Summary
 
 
+def _profile_rows(profile: SiteProfile) -> list[tuple[str, str]]:
+    """Where a site profile comes from and what it reached on this lab's cells."""
+    after = profile.after
+    return [
+        ("Site profile fitted", f"{profile.created_at[:10]} by {profile.created_by}, target recall "
+                                f"{profile.target_recall:.2f}"),
+        ("Site profile labels", f"{after.blasts} blasts, {after.normals} normal cells, {after.cases} cases"),
+        ("Site profile recall (cross-validated)", f"{after.recall:.2f} (95% CI {after.recall_interval[0]:.2f}-"
+                                                  f"{after.recall_interval[1]:.2f})"),
+        ("Site profile specificity (cross-validated)", f"{after.specificity:.2f} (95% CI "
+                                                       f"{after.specificity_interval[0]:.2f}-"
+                                                       f"{after.specificity_interval[1]:.2f})"),
+    ]
+
+
 def _font(size: float = 11, **style: object) -> Font:
     """A font with its name: without one LibreOffice falls back to a serif face."""
     return Font(name="Calibri", size=size, **style)
@@ -178,10 +193,7 @@ def _write_summary(sheet: Worksheet, data: _CaseData) -> None:
         ("Model version", case.model_version or "not classified yet"),
         ("Decision rule (site profile)", describe_rule(case.decision_rule) if case.model_version
          else "not classified yet"),
-        *([("Site profile basis", f"fitted {data.profile.created_at} by {data.profile.created_by} on "
-            f"{data.profile.after.blasts} confirmed blasts and {data.profile.after.normals} normal cells of "
-            f"{data.profile.after.cases} signed-off cases for recall {data.profile.target_recall:.2f}; "
-            f"case-grouped cross-validation: {data.profile.after.describe()}")] if data.profile else []),
+        *(_profile_rows(data.profile) if data.profile else []),
         ("Decision threshold", case.threshold if case.threshold is not None else "not classified yet"),
     ])
     sheet.cell(sheet.max_row, 2).number_format = _PROBABILITY_FORMAT
@@ -221,7 +233,7 @@ def _write_summary(sheet: Worksheet, data: _CaseData) -> None:
               _font(bold=True, color="C00000"))
     _note(sheet, (
         "Colours on the Cells sheet: red = confirmed blast by the reviewer; orange = flagged by the AI; "
-        "yellow = uncertain (inside the model card's uncertain band)."
+        "yellow = uncertain (inside the decision rule's uncertain band)."
     ))
     for column, width in zip("ABCDEF", (46, 30, 10, 10, 12, 12), strict=True):
         sheet.column_dimensions[column].width = width
