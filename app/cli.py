@@ -37,9 +37,10 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 _CLASSIFY_EPILOG = """\
 The CSV has one row per cell (a single-cell crop is one row, cell_index 0) with its box
 in image pixels and its calibrated blast probability; 'flagged' is yes, no or uncertain
-(inside the uncertain band of the model card or site profile in use: review it).  A file that cannot be read is one
-row with status 'error' and the reason in 'message'.  Results are kept in the case; running
-the same --case again classifies only what is new (and retries files that failed).
+(inside the uncertain band of the model card or site profile in use: review it).  A file
+that cannot be read is one row with status 'error' and the reason in 'message'.  Results
+are kept in the case; running the same --case again classifies only what is new (and
+retries files that failed).  The model and rule come from `blastscan lab`.
 """
 
 
