@@ -377,8 +377,14 @@ def test_lab_dialog_fits_a_profile_then_switches_to_it_and_back(qtbot, make_wind
     dialog.profiles.selectRow(0)
     with qtbot.waitSignal(dialog.setup_changed):
         qtbot.mouseClick(dialog.use_profile_button, Qt.MouseButton.LeftButton)
+    assert "rule: model card" in window.setup_button.text() and not dialog.back_button.isEnabled()
+    dialog.profiles.selectRow(1)
+    qtbot.mouseClick(dialog.use_profile_button, Qt.MouseButton.LeftButton)
+    assert dialog.back_button.isEnabled()
+    with qtbot.waitSignal(dialog.setup_changed):  # back to the shipped setup: one click (and a yes)
+        qtbot.mouseClick(dialog.back_button, Qt.MouseButton.LeftButton)
     assert "rule: model card" in window.setup_button.text()
-    assert [entry["profile"] for entry in window.site.history()] == [1, None]
+    assert [entry["profile"] for entry in window.site.history()] == [1, None, 1, None]
 
 
 def test_lab_dialog_refuses_to_fit_with_too_few_labels_and_to_switch_while_busy(qtbot, make_window, store):

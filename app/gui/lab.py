@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.recalibration import LabelSet, Recalibration, RecalibrationRefused, recalibrate
-from app.core.site import ActiveSetup, ModelChoice, SiteLibrary, SiteProfile, apply_to_open_cases
+from app.core.site import BUNDLED, ActiveSetup, ModelChoice, SiteLibrary, SiteProfile, apply_to_open_cases
 from app.core.store import CaseStore
 
 PROFILE_COLUMNS = ("Rule", "Created (UTC)", "By", "Threshold", "Before, on this lab's labels",
@@ -80,6 +80,9 @@ class LabDialog(QDialog):
         self.use_profile_button.clicked.connect(self.use_selected_profile)
         self.use_model_button = QPushButton("Use selected model")
         self.use_model_button.clicked.connect(self.use_selected_model)
+        self.back_button = QPushButton("Back to the bundled model and its card")
+        self.back_button.setToolTip("One click back to how BlastScan was shipped")
+        self.back_button.clicked.connect(lambda: self._switch(BUNDLED, None))
 
         fit_row = QHBoxLayout()
         fit_row.addWidget(QLabel("Target blast recall:"))
@@ -91,6 +94,7 @@ class LabDialog(QDialog):
         layout.addWidget(_group("This lab's labels", self.labels_text, fit_row, self.fit_result))
         layout.addWidget(_group("Decision rules for the model in use", self.profiles, self.use_profile_button))
         layout.addWidget(_group("Models", self.models, self.use_model_button))
+        layout.addWidget(self.back_button)
         if busy:
             layout.addWidget(QLabel("A classification is running: wait for it or cancel it to switch."))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
@@ -123,6 +127,7 @@ class LabDialog(QDialog):
               [model.key == setup.model.key for model in models])
         for button in (self.use_profile_button, self.use_model_button):
             button.setEnabled(not self.busy)
+        self.back_button.setEnabled(not self.busy and (not setup.model.bundled or setup.profile is not None))
 
     def fit_profile(self) -> None:
         """Fit on the pool; the result is saved as a new profile, not used until chosen."""
