@@ -156,3 +156,13 @@ def test_field_images_give_one_row_per_detected_cell(shared_data, tmp_path, data
     assert main(["classify", str(field), "--csv", str(as_crop), "--case", "as crop", "--input-kind", "crop",
                  "--no-tta"]) == 0
     assert len(_read(as_crop)) == 1
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
+    """`blastscan lab | head -1`: the reader leaves early; no traceback, exit 0."""
+    reader = subprocess.Popen(["head", "-c", "1"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    done = subprocess.run([sys.executable, "-m", "app", "lab", "--data-dir", str(tmp_path)], cwd=REPO,
+                          stdout=reader.stdin, stderr=subprocess.PIPE, text=True)
+    reader.stdin.close()
+    reader.wait()
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
