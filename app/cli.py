@@ -12,7 +12,6 @@ import argparse
 import csv
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -325,20 +324,13 @@ def _csv_rows(store: CaseStore, case_id: int, images: Sequence[Path]) -> list[tu
 
 
 def _write_csv_atomically(out: Path, rows: Sequence[tuple]) -> None:
-    """Write the CSV to a temporary file beside `out`, then move it into place."""
-    descriptor, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(CSV_HEADER)
-            writer.writerows(rows)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; a results file is meant to be shared
-        os.replace(temporary, out)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Write the CSV beside `out`, then move it into place (`replaced_atomically`)."""
+    from app.core.files import replaced_atomically
+
+    with replaced_atomically(out, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(CSV_HEADER)
+        writer.writerows(rows)
 
 
 class _ProgressBar:

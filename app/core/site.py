@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from app.core.classifier import CARD_FILE, MODEL_FILE
 from app.core.decision import DecisionRule
+from app.core.files import replaced_atomically
 from app.core.model_card import ModelCard, ModelCardError
 from app.core.recalibration import RateEstimate, Recalibration
 from app.core.resources import models_dir
@@ -254,16 +254,8 @@ def apply_to_open_cases(store: CaseStore, setup: ActiveSetup) -> list[str]:
 
 def _write_json_atomically(path: Path, document: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            json.dump(document, file, indent=2)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with replaced_atomically(path, "w", encoding="utf-8") as file:
+        json.dump(document, file, indent=2)
 
 
 def _now() -> str:
