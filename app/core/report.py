@@ -106,11 +106,9 @@ class _CaseData:
     @classmethod
     def read(cls, store: CaseStore, case_id: int) -> _CaseData:
         case = store.get_case(case_id)
-        profile = next((p for p in SiteLibrary(store.path.parent).profiles()
-                        if p.name == case.decision_rule and p.model_version == case.model_version), None)
         return cls(
             case=case,
-            profile=profile,
+            profile=SiteLibrary(store.path.parent).profile_of(case),
             counts=store.summary(case_id),
             images=store.list_images(case_id),
             cells=store.list_cells(case_id, sort="position"),

@@ -220,9 +220,13 @@ class SiteLibrary:
         if model is None:
             raise SiteError(f"case {case.name!r} was classified with model {case.model_version}, which is "
                             "not installed any more; start a new case from the same images instead")
-        profile = next((p for p in self.profiles()
-                        if p.name == case.decision_rule and p.model_version == case.model_version), None)
-        return ActiveSetup(model, profile, f"case {case.name!r} continues with its own model {model.label}")
+        return ActiveSetup(model, self.profile_of(case),
+                           f"case {case.name!r} continues with its own model {model.label}")
+
+    def profile_of(self, case: Case) -> SiteProfile | None:
+        """The site profile that decided `case`, if one did and its file is still here."""
+        return next((p for p in self.profiles()
+                     if p.name == case.decision_rule and p.model_version == case.model_version), None)
 
     def history(self) -> list[dict]:
         """Every change of the active setup: when, who, model key and profile number."""
