@@ -77,7 +77,7 @@ def retrain(config: TrainingConfig, data_dir: Path, lab_share: float, log: Calla
     started = time.monotonic()
     with CaseStore.open(data_dir) as store:
         labels = store.lab_labels()
-        check_enough_labels(_label_set(labels, np.zeros(len(labels))), purpose="retrain")
+        check_enough_labels(LabelSet.of(labels, np.zeros(len(labels))), purpose="retrain")
         current = SiteLibrary(data_dir).active().model
         log(f"{len(labels)} labelled cells of {len({label.case_id for label in labels})} signed-off "
             f"cases; current model {current.card.version}")
@@ -90,7 +90,7 @@ def retrain(config: TrainingConfig, data_dir: Path, lab_share: float, log: Calla
                 config.batch_size, log, canvas=stored_canvas)
             labels = [label for label, ok in zip(labels, readable) if ok]
             images, features = [image for image, ok in zip(images, readable) if ok], features[readable]
-            lab = _label_set(labels, current_logits(current, images))
+            lab = LabelSet.of(labels, current_logits(current, images))
     check_enough_labels(lab, purpose="retrain")
     log(f"current model scored {len(lab)} lab cells  ({(time.monotonic() - started) / 60:.1f} min)")
 
@@ -177,12 +177,6 @@ def lab_evaluation(cv: CrossValidation, lab: LabelSet, current: ModelChoice, ver
             "specificity": rates.specificity, "specificity_interval": list(rates.specificity_interval),
         }
     return evaluation
-
-
-def _label_set(labels: list[LabLabel], logits: np.ndarray) -> LabelSet:
-    return LabelSet(np.array([label.case_id for label in labels], dtype=np.int64),
-                    np.asarray(logits, dtype=np.float64),
-                    np.array([label.is_blast for label in labels], dtype=bool))
 
 
 def _write_canvases(store: CaseStore, labels: list[LabLabel], folder: Path) -> list[LabelledImage]:

@@ -56,10 +56,15 @@ class LabelSet:
     def of_model(cls, labels: Sequence[LabLabel], model_version: str) -> LabelSet:
         """The labels whose logits come from `model_version` (other models' logits differ)."""
         mine = [label for label in labels if label.model_version == model_version]
+        return cls.of(mine, [label.logit for label in mine])
+
+    @classmethod
+    def of(cls, labels: Sequence[LabLabel], logits: Sequence[float] | np.ndarray) -> LabelSet:
+        """The labels' cases and classes with `logits` (one per label, from any model)."""
         return cls(
-            np.array([label.case_id for label in mine], dtype=np.int64),
-            np.array([label.logit for label in mine], dtype=np.float64),
-            np.array([label.is_blast for label in mine], dtype=bool),
+            np.array([label.case_id for label in labels], dtype=np.int64),
+            np.asarray(logits, dtype=np.float64).reshape(len(labels)),
+            np.array([label.is_blast for label in labels], dtype=bool),
         )
 
     def __len__(self) -> int:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -547,15 +547,10 @@ class CaseStore:
 
         Only signed-off cases count: their decisions are final.  'unsure' is no label.
         """
-        rows = self._all(
-            "SELECT i.case_id, c.id, d.decision = 'blast', p.logit, p.model_version FROM cells c "
-            "JOIN images i ON i.id = c.image_id JOIN cases k ON k.id = i.case_id "
-            "JOIN decisions d ON d.cell_id = c.id "
-            "JOIN predictions p ON p.id = (SELECT MAX(id) FROM predictions WHERE cell_id = c.id) "
-            "WHERE k.signed_off_at IS NOT NULL AND d.decision IN ('blast', 'normal') ORDER BY c.id"
-        )
-        return [LabLabel(case_id, cell_id, bool(blast), logit, version)
-                for case_id, cell_id, blast, logit, version in rows]
+        labels = [LabLabel(case.id, cell.id, cell.decision == "blast", cell.logit, cell.model_version)
+                  for case in self.list_cases() if case.signed_off
+                  for cell in self.list_cells(case.id, "reviewed") if cell.decision != "unsure"]
+        return sorted(labels, key=lambda label: label.cell_id)
 
     def summary(self, case_id: int) -> CaseSummary:
         images, errors = self._one(
