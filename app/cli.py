@@ -248,7 +248,8 @@ def _run_lab(args: argparse.Namespace) -> int:
                 for warning in result.warnings:
                     print(f"Warning: {warning}")
             if args.use_model or args.use_profile:
-                number = setup.profile.number if setup.profile and not args.use_profile else None
+                same_model = args.use_model in (None, setup.model.key)  # a profile belongs to one model
+                number = setup.profile.number if setup.profile and same_model and not args.use_profile else None
                 if args.use_profile and args.use_profile.lower() != "none":
                     if not args.use_profile.isdigit():
                         return _fail(f"--use-profile takes a profile number or 'none', not {args.use_profile!r}",

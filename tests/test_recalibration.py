@@ -122,7 +122,8 @@ def test_a_lab_model_is_offered_beside_the_bundled_one_and_profiles_stay_with_th
     assert library.active().model.bundled  # offered, not used
     with pytest.raises(SiteError, match="fitted for model"):
         library.use("retrained-1", profile.number, "ana")
-    setup = library.use("retrained-1", None, "ana")
+    assert main(["lab", "--use-model", "retrained-1", "--by", "ana", "--data-dir", str(store.path.parent)]) == 0
+    setup = library.active()  # the old model's profile is left behind, not an error
     assert setup.model.card.version == "lab-retrained-1" and setup.profile is None
     assert Classifier(setup.model.folder, tta=False, rule=setup.rule).version == "lab-retrained-1"
     shutil.rmtree(lab_model)  # a model folder that went away: back to the bundled model, said so
