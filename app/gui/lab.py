@@ -112,7 +112,7 @@ class LabDialog(QDialog):
         """Show the active setup, the labels, the rules of its model and every model."""
         setup = self._setup
         self.in_use.setText(f"<b>In use:</b> {setup.describe()}" + (f" — {setup.note}" if setup.note else ""))
-        labels = self._labels()
+        labels = self._labels(setup)
         self.labels_text.setText(
             f"Reviewed cells of signed-off cases, classified by model {setup.model.card.version}: "
             f"<b>{labels.blasts}</b> confirmed blasts and <b>{labels.normals}</b> confirmed normal cells "
@@ -133,7 +133,8 @@ class LabDialog(QDialog):
         """Fit on the pool; the result is saved as a new profile, not used until chosen."""
         self.fit_button.setEnabled(False)
         self.fit_result.setText("Fitting…")
-        self._worker = FitWorker(self._labels(), self._setup.rule, self.target.value())
+        setup = self._setup
+        self._worker = FitWorker(self._labels(setup), setup.rule, self.target.value())
         self._worker.signals.result.connect(self._fitted)
         self._worker.signals.error.connect(self._refused)
         self.pool.start(self._worker)
@@ -185,8 +186,8 @@ class LabDialog(QDialog):
         self.refresh()
         self.setup_changed.emit(setup, changed)
 
-    def _labels(self) -> LabelSet:
-        return LabelSet.of_model(self.store.lab_labels(), self._setup.model.card.version)
+    def _labels(self, setup: ActiveSetup) -> LabelSet:
+        return LabelSet.of_model(self.store.lab_labels(), setup.model.card.version)
 
 
 def _profile_row(profile: SiteProfile | None, setup: ActiveSetup) -> list[str]:
