@@ -188,6 +188,10 @@ def _run_classify(args: argparse.Namespace) -> int:
         totals = store.summary(case.id)
         report_problem = _write_report(store, case.id, report) if report else None
     _write_csv_atomically(out, rows)
+    if summary.familiarity.familiar is False:
+        print(f"warning: unfamiliar images: {summary.familiarity.describe().removeprefix('unfamiliar: ')}; "
+              "the model's recall is not known to hold here, so every cell it did not flag is "
+              "'uncertain': review them all (or adapt the model to this lab: blastscan lab)", file=sys.stderr)
     print(
         f"{summary.total} image(s), {summary.skipped} done before, {summary.errors} unreadable. "
         f"Case {name!r}: {totals.cells} cell(s), {totals.flagged} flagged, {totals.uncertain} uncertain. "

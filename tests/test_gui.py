@@ -437,3 +437,18 @@ def test_the_installed_pyside6_keeps_references_to_true_and_none(qtbot):
         view.setCurrentCell(0, 0)  # returns None
     lost = before[0] - sys.getrefcount(True), before[1] - sys.getrefcount(None)
     assert max(lost) < 50, f"references lost to True, None: {lost} (200 expected with the bug)"
+
+
+def test_an_unfamiliar_case_shows_a_banner_and_queues_every_cell(qtbot, make_window, store, tmp_path):
+    from test_familiarity import shifted_copy
+
+    familiar = make_window()
+    classify(qtbot, familiar, lambda: drop(familiar, [DEMO_CASE]))
+    assert familiar.familiarity_banner.isHidden()
+    shifted = shifted_copy(DEMO_CASE, tmp_path / "other_stain")
+    classify(qtbot, familiar, lambda: drop(familiar, [shifted]))
+    assert familiar.familiarity_banner.isVisible()
+    assert "Unfamiliar images" in familiar.familiarity_banner.text()
+    summary = store.summary(familiar.case.id)
+    assert summary.to_review == summary.cells == 24 and summary.normal == 0
+    assert familiar.filter_actions["unreviewed"].text().endswith("(24)")

@@ -271,7 +271,9 @@ def test_a_schema_1_database_is_upgraded_in_place(data_dir):
         case = store.create_case("old")
     with sqlite3.connect(data_dir / DB_FILE) as raw:
         raw.execute("DROP TABLE case_sources")
-        raw.execute("ALTER TABLE cases DROP COLUMN decision_rule")
+        for table, column in (("cases", "decision_rule"), ("cases", "familiarity"), ("cases", "unfamiliar"),
+                              ("predictions", "distances")):
+            raw.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
         raw.execute("UPDATE schema_version SET version = 1")
     with CaseStore.open() as store:
         assert store.schema_version() == len(MIGRATIONS)

@@ -102,7 +102,7 @@ def test_one_epoch_on_real_images_exports_a_model_the_app_runs(tiny_dataset, tmp
     for source in sorted((shared_data / "pbc_normal_other" / "neutrophil").iterdir())[:2]:
         shutil.copy(source, extra / source.name)
     out = tmp_path / "models"
-    assert train_main(["--data", str(tiny_dataset), "--out", str(out), "--run-dir", str(tmp_path / "run"),
+    assert train_main(["--recipe", "frozen-head", "--data", str(tiny_dataset), "--out", str(out), "--run-dir", str(tmp_path / "run"),
                        "--epochs", "1", "--folds", "2", "--image-size", "64",
                        "--extra-negatives", str(extra.parent)]) == 0
     printed = capsys.readouterr().out

@@ -26,8 +26,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     "retrain it on a lab's reviewed cells together with the original data, compare "
                     "it with the lab's current model on the same held-out lab cases, and write it "
                     "into the lab's data folder, where the app offers it beside the current one.")
+    parser.add_argument("--recipe", choices=("multilab", "frozen-head"), default="multilab",
+                        help="multilab (default): fine-tune on every training lab of --data-root, "
+                             "judge on held-out patients, fields and labs, export with the familiarity "
+                             "reference; frozen-head: the earlier linear head on frozen features of --data")
+    parser.add_argument("--data-root", type=Path, default=SHARED_DATA,
+                        help="multilab: the shared data folder with every lab (default: %(default)s)")
+    parser.add_argument("--leave-out", nargs="*", default=[], metavar="LAB",
+                        help="multilab: labs kept out of training and scored (leave-one-lab-out runs)")
+    parser.add_argument("--steps-per-epoch", type=int, default=None, help="multilab: batches per epoch")
+    parser.add_argument("--lolo-card", type=Path, default=None,
+                        help="multilab: model_card.json of a leave-one-lab-out run, reported in this card")
     parser.add_argument("--data", type=Path, default=SHARED_DATA / "cnmc",
-                        help="folder with class subfolders all|blast and hem|normal")
+                        help="frozen-head and --lab-data: folder with class subfolders all|blast and hem|normal")
     parser.add_argument("--out", type=Path, default=None,
                         help="where the model goes (default: models/; with --lab-data: "
                              "<data dir>/models/<version>/, not to be given)")
@@ -40,8 +51,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "source can be ignored, whatever their counts)")
     parser.add_argument("--run-dir", type=Path, default=REPO / "training" / "runs",
                         help="checkpoints and the feature cache")
-    parser.add_argument("--epochs", type=int, default=30, help="epochs of head training")
-    parser.add_argument("--image-size", type=int, default=224, help="model input size in pixels")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="epochs (default: multilab 14 of --steps-per-epoch batches, frozen-head 30)")
+    parser.add_argument("--image-size", type=int, default=None,
+                        help="model input size in pixels (default: multilab 128, frozen-head 224)")
     parser.add_argument("--crop-size", type=int, default=320,
                         help="centre of the 450 px cell canvas that is resized to the input")
     parser.add_argument("--views", type=int, choices=(1, 8), default=8,
@@ -65,6 +78,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true",
                         help="continue from the checkpoints in --run-dir instead of starting over")
     args = parser.parse_args(argv)
+    from training.finetune import FinetuneConfig
+
+    multilab = args.recipe == "multilab" and args.lab_data is None
+    args.epochs = args.epochs or (FinetuneConfig.epochs if multilab else 30)
+    args.image_size = args.image_size or (FinetuneConfig.input_size if multilab else 224)
+    if not multilab and (args.leave_out or args.steps_per_epoch or args.lolo_card):
+        parser.error("--leave-out, --steps-per-epoch and --lolo-card belong to the multilab recipe")
+    if multilab and not args.data_root.is_dir():
+        parser.error(f"--data-root {args.data_root} is not a folder")
     if args.folds < 2:
         parser.error("--folds must be at least 2")
     if not 0 < args.target_recall < 1:
@@ -94,6 +116,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    started = time.monotonic()
+
+    def log(message: str) -> None:
+        print(f"[{(time.monotonic() - started) / 60:5.1f} min] {message}", flush=True)
+
+    if args.recipe == "multilab" and args.lab_data is None:
+        return _multilab(args, log)
     from training.export import build_classifier, export_model, write_card
     from training.train import TrainingConfig, run
 
@@ -103,10 +132,6 @@ def main(argv: list[str] | None = None) -> int:
         target_recall=args.target_recall, weight_decay=args.weight_decay, views=args.views,
         colour_normalisation=args.colour_normalisation,
         extra_negatives=args.extra_negatives.resolve() if args.extra_negatives else None)
-    started = time.monotonic()
-
-    def log(message: str) -> None:
-        print(f"[{(time.monotonic() - started) / 60:5.1f} min] {message}", flush=True)
 
     if args.lab_data is not None:
         from app.core.recalibration import RecalibrationRefused
@@ -127,6 +152,25 @@ def main(argv: list[str] | None = None) -> int:
     card = write_card(config, cv, args.out)
     log(f"wrote {args.out}: AUROC {card['metrics']['auroc']:.3f}, recall "
         f"{card['metrics']['recall']:.3f}, specificity {card['metrics']['specificity']:.3f}")
+    return 0
+
+
+def _multilab(args: argparse.Namespace, log) -> int:
+    from training.finetune import FinetuneConfig, train
+    from training.release import release
+
+    run_dir = args.run_dir / ("finetune" + "".join(f"_without_{lab}" for lab in args.leave_out))
+    if not args.resume:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    config = FinetuneConfig(
+        data_root=args.data_root.resolve(), run_dir=run_dir.resolve(), input_size=args.image_size,
+        crop_size=args.crop_size, epochs=args.epochs,
+        steps_per_epoch=args.steps_per_epoch or FinetuneConfig.steps_per_epoch, seed=args.seed,
+        leave_out=tuple(args.leave_out))
+    train(config, log)
+    card = release(config.run_dir, args.out.resolve(), args.target_recall, log, lolo_card=args.lolo_card)
+    log(f"wrote {args.out}: held-out AUROC {card['metrics']['auroc']:.3f}, recall {card['metrics']['recall']:.3f}, "
+        f"specificity {card['metrics']['specificity']:.3f}")
     return 0
 
 

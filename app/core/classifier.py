@@ -1,9 +1,11 @@
 """The blast classifier: the bundled LiteRT model, run as its model card says.
 
 The model takes float32 N x S x S x 3 RGB in 0..255 (`model_input` of a cell canvas) and
-returns one logit per cell.  With test-time augmentation the logits of the 8 flips and
+returns one logit per cell, and, where its card has a familiarity reference, an embedding
+per cell as a second output.  With test-time augmentation the logits of the 8 flips and
 rotations are averaged; a `DecisionRule` (the card's, or a site profile's) turns the logit
-into a calibrated probability and a call.  A `Classifier` holds one
+into a calibrated probability and a call, and the `FamiliarityGuard` the embedding into the
+cell's distances from the training data.  A `Classifier` holds one
 interpreter and is not thread-safe: use it from one thread (the pipeline's).
 """
 
@@ -18,6 +20,7 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
 from app.core.decision import DecisionRule
+from app.core.familiarity import FamiliarityError
 from app.core.model_card import ModelCard, ModelCardError
 from app.core.preprocess import model_input, tta_views
 from app.core.resources import models_dir
@@ -34,11 +37,13 @@ class ClassifierError(RuntimeError):
 
 @dataclass(frozen=True)
 class Prediction:
-    """One cell's result: the raw logit (TTA mean), its calibrated probability and the call."""
+    """One cell's result: the raw logit (TTA mean), its calibrated probability and the call,
+    and its familiarity distances (None when the model has no familiarity reference)."""
 
     logit: float
     probability: float
     call: str
+    distances: tuple[float, ...] | None = None
 
 
 class Classifier:
@@ -62,10 +67,15 @@ class Classifier:
         self.rule = rule or self.card.rule
         """How logits become probabilities and calls: the card's, or a site profile's."""
         self.batch_size = max(1, batch_size)
+        try:
+            self.guard = self.card.familiarity_guard(folder)
+        except FamiliarityError as error:
+            raise ClassifierError(str(error)) from error
+        """Measures how far cells lie from the training data; None for a model without reference."""
         self._interpreter = _open_interpreter(folder / MODEL_FILE, num_threads or os.cpu_count() or 1)
         size = self.card.preprocessing.input_size
         self._input_shape = (size, size, 3)
-        self._input_index, self._output_index = self._bind(folder / MODEL_FILE)
+        self._input_index, self._output_index, self._embedding_index = self._bind(folder / MODEL_FILE)
 
     @property
     def version(self) -> str:
@@ -92,35 +102,54 @@ class Classifier:
             return []
         if self.tta:
             views = tta_views(inputs)
-            logits = self.logits(np.concatenate(views)).reshape(len(views), len(inputs)).mean(axis=0)
+            logits, embeddings = self.run(np.concatenate(views))
+            logits = logits.reshape(len(views), len(inputs)).mean(axis=0)
+            embeddings = None if embeddings is None else embeddings[:len(inputs)]  # view 0: as it is
         else:
-            logits = self.logits(inputs)
+            logits, embeddings = self.run(inputs)
         probabilities = self.rule.probabilities(logits)
+        distances = ([None] * len(inputs) if self.guard is None or embeddings is None
+                     else [tuple(float(d) for d in row) for row in self.guard.distances(embeddings, inputs)])
         return [
-            Prediction(float(logit), float(probability), self.rule.call(float(probability), threshold))
-            for logit, probability in zip(logits, probabilities, strict=True)
+            Prediction(float(logit), float(probability), self.rule.call(float(probability), threshold), cell)
+            for logit, probability, cell in zip(logits, probabilities, distances, strict=True)
         ]
 
     def logits(self, inputs: np.ndarray) -> np.ndarray:
         """The model's raw logits (no augmentation, no temperature) for N x S x S x 3 inputs."""
+        return self.run(inputs)[0]
+
+    def run(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Raw logits [N] and embeddings [N, D] (None if the model has none) of N x S x S x 3 inputs."""
         inputs = np.asarray(inputs, dtype=np.float32)
         if inputs.shape[1:] != self._input_shape:
             raise ValueError(f"expected inputs of shape N x {self._input_shape}, got {inputs.shape}")
-        out = np.empty(len(inputs), dtype=np.float32)
+        logits = np.empty(len(inputs), dtype=np.float32)
+        embeddings = None
         for start in range(0, len(inputs), self.batch_size):
             chunk = inputs[start:start + self.batch_size]
             batch = np.zeros((self.batch_size, *self._input_shape), dtype=np.float32)
             batch[:len(chunk)] = chunk
             self._interpreter.set_tensor(self._input_index, batch)
             self._interpreter.invoke()
-            out[start:start + len(chunk)] = self._interpreter.get_tensor(self._output_index)[:len(chunk), 0]
-        return out
+            logits[start:start + len(chunk)] = self._interpreter.get_tensor(self._output_index)[:len(chunk), 0]
+            if self._embedding_index is not None:
+                found = self._interpreter.get_tensor(self._embedding_index)[:len(chunk)]
+                if embeddings is None:
+                    embeddings = np.empty((len(inputs), found.shape[1]), dtype=np.float32)
+                embeddings[start:start + len(chunk)] = found
+        return logits, embeddings
 
-    def _bind(self, model_path: Path) -> tuple[int, int]:
-        """Check the model against the card and fix its batch size; return tensor indices."""
+    def _bind(self, model_path: Path) -> tuple[int, int, int | None]:
+        """Check the model against the card and fix its batch size; return the indices of the
+        input, the logit and the embedding (None without one)."""
         inputs, outputs = self._interpreter.get_input_details(), self._interpreter.get_output_details()
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise ClassifierError(f"{model_path}: expected one input and one output tensor")
+        if len(inputs) != 1 or len(outputs) not in (1, 2):
+            raise ClassifierError(f"{model_path}: expected one input and one or two output tensors")
+        outputs = sorted(outputs, key=lambda output: int(output["shape_signature"][-1]))  # logit first
+        if self.guard is not None and len(outputs) != 2:
+            raise ClassifierError(f"{model_path}: the model card has a familiarity reference, "
+                                  "but the model has no embedding output")
         shape = tuple(int(n) for n in inputs[0]["shape"][1:])
         if shape != self._input_shape or inputs[0]["dtype"] != np.float32:
             raise ClassifierError(
@@ -135,7 +164,8 @@ class Classifier:
             self._interpreter.allocate_tensors()
         except (RuntimeError, ValueError) as error:
             raise ClassifierError(f"{model_path}: cannot run batches of {self.batch_size}: {error}") from error
-        return int(inputs[0]["index"]), int(outputs[0]["index"])
+        return (int(inputs[0]["index"]), int(outputs[0]["index"]),
+                int(outputs[1]["index"]) if len(outputs) == 2 else None)
 
 
 def _open_interpreter(model_path: Path, num_threads: int) -> Interpreter:

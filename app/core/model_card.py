@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.core.decision import DecisionRule
+from app.core.familiarity import FamiliarityGuard
 from app.core.preprocess import Preprocessing
 
 
@@ -54,3 +55,8 @@ class ModelCard:
     def rule(self) -> DecisionRule:
         """The decision rule the model was trained with (see `app.core.decision`)."""
         return DecisionRule(self.temperature, self.threshold, self.uncertain_low)
+
+    def familiarity_guard(self, folder: Path) -> FamiliarityGuard | None:
+        """The card's familiarity reference (files in `folder`), or None if it has none."""
+        section = self.raw.get("familiarity")
+        return FamiliarityGuard(section, Path(folder)) if section else None

@@ -23,6 +23,7 @@ import numpy as np
 from app.core.cells import CellFinder, whole_image_as_cell
 from app.core.classifier import Classifier
 from app.core.discovery import discover_images
+from app.core.familiarity import Familiarity, FamiliarityGuard, judge
 from app.core.loading import ImageLoadError, load_image
 from app.core.store import CaseStore, NewCell
 
@@ -43,6 +44,8 @@ class RunSummary:
     errors: int
     cells: int
     cancelled: bool
+    familiarity: Familiarity
+    """How familiar the case's cells (all of them, not only this run's) are to the model."""
 
 
 @dataclass
@@ -125,7 +128,19 @@ def classify_case(
         errors=run.errors,
         cells=run.cells,
         cancelled=cancelled,
+        familiarity=assess_familiarity(store, case_id, classifier.version, classifier.rule.name, classifier.guard),
     )
+
+
+def assess_familiarity(store: CaseStore, case_id: int, model_version: str, rule_name: str,
+                       guard: FamiliarityGuard | None) -> Familiarity:
+    """Judge how familiar the case's cells are to the model that measured them (`judge`) and
+    record it in the case, which sends every unflagged cell to review while it is unfamiliar."""
+    distances = np.asarray(store.case_distances(case_id, model_version), dtype=np.float64)
+    familiarity = judge(rule_name, guard, distances)
+    if store.get_case(case_id).familiarity != familiarity:
+        store.set_case_familiarity(case_id, familiarity)
+    return familiarity
 
 
 class _Run:
@@ -161,7 +176,7 @@ class _Run:
             else:
                 mine, first = predictions[first:first + len(item.cells)], first + len(item.cells)
                 cells = [
-                    NewCell(box, touches_border, crop_png, p.logit, p.probability, p.call)
+                    NewCell(box, touches_border, crop_png, p.logit, p.probability, p.call, p.distances)
                     for (box, touches_border, crop_png), p in zip(item.cells, mine, strict=True)
                 ]
                 self.store.add_image_result(

@@ -138,6 +138,20 @@ def _profile_rows(profile: SiteProfile) -> list[tuple[str, str]]:
     ]
 
 
+UNFAMILIAR_NOTE = (
+    "The images are unlike those the model's recall was measured on, so the AI called no cell "
+    "normal: every cell it did not flag is 'uncertain' and in the review queue.")
+
+
+def _familiarity_text(case: Case) -> str:
+    """'familiar (...)' / 'unfamiliar: ...' / 'not checked: ...', or why there is no verdict."""
+    familiarity = case.familiarity
+    if familiarity is None:
+        return "not checked: classified before BlastScan checked familiarity" if case.model_version \
+            else "not classified yet"
+    return familiarity.describe()
+
+
 def _font(size: float = 11, **style: object) -> Font:
     """A font with its name: without one LibreOffice falls back to a serif face."""
     return Font(name="Calibri", size=size, **style)
@@ -195,6 +209,9 @@ def _write_summary(sheet: Worksheet, data: _CaseData) -> None:
         ("Decision threshold", case.threshold if case.threshold is not None else "not classified yet"),
     ])
     sheet.cell(sheet.max_row, 2).number_format = _PROBABILITY_FORMAT
+    _pairs(sheet, [("Image familiarity", _familiarity_text(case))])
+    if case.unfamiliar:
+        _note(sheet, UNFAMILIAR_NOTE, _font(bold=True, color="C00000"))
     _section(sheet, "Counts")
     _pairs(sheet, [
         ("Images", len(data.images)),

@@ -24,6 +24,7 @@ from app.core.classifier import CARD_FILE, MODEL_FILE
 from app.core.decision import DecisionRule
 from app.core.files import replaced_atomically
 from app.core.model_card import ModelCard, ModelCardError
+from app.core.pipeline import assess_familiarity
 from app.core.recalibration import RateEstimate, Recalibration
 from app.core.resources import models_dir
 from app.core.store import Case, CaseStore
@@ -244,14 +245,18 @@ def apply_to_open_cases(store: CaseStore, setup: ActiveSetup) -> list[str]:
     """Re-decide the open cases classified with the active model by its active rule.
 
     Signed-off cases keep the numbers they were signed with; cases of another model keep
-    theirs (their logits are another model's).  Returns the names of the cases changed.
+    theirs (their logits are another model's).  The familiarity check is judged again: a site
+    profile fitted on this lab lifts it, going back to the card brings it back.  Returns the
+    names of the cases changed.
     """
     changed = []
+    guard = setup.model.card.familiarity_guard(setup.model.folder)
     for case in store.list_cases():
         if case.signed_off or case.model_version != setup.model.card.version:
             continue
         if case.decision_rule != setup.rule.name or case.threshold != setup.rule.threshold:
             store.set_case_model(case.id, case.model_version, setup.rule, setup.rule.threshold)
+            assess_familiarity(store, case.id, case.model_version, setup.rule.name, guard)
             changed.append(case.name)
     return changed
 

@@ -22,6 +22,7 @@ A signed-off case is frozen: its metadata, images and decisions can no longer ch
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
@@ -34,6 +35,7 @@ from pathlib import Path
 import platformdirs
 
 from app.core.decision import DecisionRule
+from app.core.familiarity import Familiarity
 
 DB_FILE = "cases.sqlite3"
 DATA_DIR_ENV = "BLASTSCAN_DATA_DIR"
@@ -111,6 +113,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (case_id, path))""",
     ),
     ("ALTER TABLE cases ADD COLUMN decision_rule TEXT",),
+    (
+        "ALTER TABLE predictions ADD COLUMN distances TEXT",
+        "ALTER TABLE cases ADD COLUMN familiarity TEXT",
+        "ALTER TABLE cases ADD COLUMN unfamiliar INTEGER NOT NULL DEFAULT 0",
+    ),
 )
 """Schema changes in order; the store's schema version is how many of them are applied."""
 
@@ -134,6 +141,14 @@ class Case:
     signed_off_at: str | None
     decision_rule: str | None = None
     """Name of the decision rule (model card or site profile) the calls were made with."""
+    familiarity_json: str | None = None
+    """The case's `Familiarity` verdict as JSON (None: never assessed)."""
+    unfamiliar: bool = False
+    """True when the verdict sends every unflagged cell to review (see `familiarity`)."""
+
+    @property
+    def familiarity(self) -> Familiarity | None:
+        return Familiarity.from_json(self.familiarity_json)
 
     @property
     def signed_off(self) -> bool:
@@ -165,6 +180,8 @@ class NewCell:
     logit: float
     probability: float
     call: str
+    distances: tuple[float, ...] | None = None
+    """The cell's familiarity distances (`app.core.familiarity`), when the model has a reference."""
 
 
 @dataclass(frozen=True)
@@ -229,24 +246,27 @@ def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
 
 _CASE_COLUMNS = (
     "id, name, sample_id, operator, created_at, input_kind, model_version, threshold, "
-    "signed_off_by, signed_off_at, decision_rule"
+    "signed_off_by, signed_off_at, decision_rule, familiarity, unfamiliar"
 )
 _IMAGE_COLUMNS = "id, case_id, path, status, message, width, height, cell_finder, created_at"
-_CELL_QUERY = """
+_CALL = "(CASE WHEN k.unfamiliar = 1 AND p.call = 'normal' THEN 'uncertain' ELSE p.call END)"
+"""A cell's call as the case shows it: in an unfamiliar case the AI calls no cell normal."""
+_CELL_QUERY = f"""
     SELECT c.id, c.image_id, i.path, c.idx, c.x, c.y, c.width, c.height, c.touches_border,
-           p.logit, p.probability, p.call, p.model_version, d.decision, d.reviewer, d.decided_at
+           p.logit, p.probability, {_CALL} AS call, p.model_version, d.decision, d.reviewer, d.decided_at
     FROM cells c
     JOIN images i ON i.id = c.image_id
+    JOIN cases k ON k.id = i.case_id
     JOIN predictions p ON p.id = (SELECT MAX(id) FROM predictions WHERE cell_id = c.id)
     LEFT JOIN decisions d ON d.cell_id = c.id
 """
 _GROUPS = {
     "all": "1",
-    "flagged": "p.call = 'flagged'",
-    "uncertain": "p.call = 'uncertain'",
-    "normal": "p.call = 'normal'",
-    "to_review": "p.call IN ('flagged', 'uncertain')",
-    "unreviewed": "p.call IN ('flagged', 'uncertain') AND d.decision IS NULL",
+    "flagged": f"{_CALL} = 'flagged'",
+    "uncertain": f"{_CALL} = 'uncertain'",
+    "normal": f"{_CALL} = 'normal'",
+    "to_review": f"{_CALL} IN ('flagged', 'uncertain')",
+    "unreviewed": f"{_CALL} IN ('flagged', 'uncertain') AND d.decision IS NULL",
     "reviewed": "d.decision IS NOT NULL",
 }
 _SORTS = {"probability": "p.probability DESC, i.id, c.idx", "position": "i.id, c.idx"}
@@ -316,15 +336,15 @@ class CaseStore:
         row = self._one(f"SELECT {_CASE_COLUMNS} FROM cases WHERE id = ?", (case_id,))
         if row is None:
             raise StoreError(f"no case with id {case_id}")
-        return Case(*row)
+        return _case(row)
 
     def find_case(self, name: str) -> Case | None:
         row = self._one(f"SELECT {_CASE_COLUMNS} FROM cases WHERE name = ?", (name,))
-        return Case(*row) if row else None
+        return _case(row) if row else None
 
     def list_cases(self) -> list[Case]:
         """All cases, newest first."""
-        return [Case(*row) for row in self._all(f"SELECT {_CASE_COLUMNS} FROM cases ORDER BY id DESC")]
+        return [_case(row) for row in self._all(f"SELECT {_CASE_COLUMNS} FROM cases ORDER BY id DESC")]
 
     def update_case(self, case_id: int, **changes: str | None) -> Case:
         """Change name, sample_id, operator or input_kind of a case that is not signed off."""
@@ -369,6 +389,28 @@ class CaseStore:
                      for (prediction_id, _), p in zip(rows, probabilities, strict=True)],
                 )
         return self.get_case(case_id)
+
+    def set_case_familiarity(self, case_id: int, familiarity: Familiarity) -> Case:
+        """Record how familiar the case's cells are to the model deciding it.
+
+        While the verdict is unfamiliar, every cell the model did not flag reads 'uncertain'
+        (to review) wherever the store is read: lists, groups, summary, labels and exports.
+        """
+        with self._write() as db:
+            self._check_open(db, case_id)
+            db.execute("UPDATE cases SET familiarity = ?, unfamiliar = ? WHERE id = ?",
+                       (familiarity.to_json(), int(familiarity.applies), case_id))
+        return self.get_case(case_id)
+
+    def case_distances(self, case_id: int, model_version: str) -> list[tuple[float, ...]]:
+        """The familiarity distances of the case's cells as `model_version` measured them."""
+        rows = self._all(
+            "SELECT p.distances FROM cells c JOIN images i ON i.id = c.image_id "
+            "JOIN predictions p ON p.id = (SELECT MAX(id) FROM predictions WHERE cell_id = c.id) "
+            "WHERE i.case_id = ? AND p.model_version = ? AND p.distances IS NOT NULL",
+            (case_id, model_version),
+        )
+        return [tuple(json.loads(row[0])) for row in rows]
 
     def sign_off(self, case_id: int, reviewer: str) -> Case:
         """Sign a case off; refused while a flagged or uncertain cell has no decision."""
@@ -447,9 +489,10 @@ class CaseStore:
                     (image_id, index, *map(int, cell.box), int(cell.touches_border), cell.crop_png),
                 ).lastrowid
                 db.execute(
-                    "INSERT INTO predictions (cell_id, logit, probability, call, model_version, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (cell_id, cell.logit, cell.probability, cell.call, model_version, now),
+                    "INSERT INTO predictions (cell_id, logit, probability, call, model_version, created_at, "
+                    "distances) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (cell_id, cell.logit, cell.probability, cell.call, model_version, now,
+                     None if cell.distances is None else json.dumps([round(float(d), 5) for d in cell.distances])),
                 )
         return self._image(image_id)
 
@@ -618,7 +661,7 @@ class CaseStore:
         row = db.execute(f"SELECT {_CASE_COLUMNS} FROM cases WHERE id = ?", (case_id,)).fetchone()
         if row is None:
             raise StoreError(f"no case with id {case_id}")
-        case = Case(*row)
+        case = _case(row)
         if case.signed_off:
             raise StoreError(
                 f"case {case.name!r} was signed off by {case.signed_off_by} at {case.signed_off_at}; "
@@ -651,6 +694,11 @@ class CaseStore:
 
     def _image(self, image_id: int) -> ImageRecord:
         return ImageRecord(*self._one(f"SELECT {_IMAGE_COLUMNS} FROM images WHERE id = ?", (image_id,)))
+
+
+def _case(row: sqlite3.Row) -> Case:
+    *columns, unfamiliar = row
+    return Case(*columns, unfamiliar=bool(unfamiliar))
 
 
 def _cell(row: sqlite3.Row) -> CellRecord:

@@ -550,7 +550,12 @@ class MainWindow(QMainWindow):
         self.pages = QStackedWidget()
         for page in (welcome, self.gallery, self.errors):
             self.pages.addWidget(page)
-        middle = _column(filter_bar, (self.pages, 1))
+        self.familiarity_banner = QLabel()
+        self.familiarity_banner.setWordWrap(True)
+        self.familiarity_banner.setStyleSheet(
+            "background: #fff3cd; color: #5c3c00; border: 1px solid #e0a800; padding: 6px; font-weight: bold;")
+        self.familiarity_banner.hide()
+        middle = _column(self.familiarity_banner, filter_bar, (self.pages, 1))
 
         self.review = ReviewPanel(list(self.decision_actions.values()))
         self.review.field_view.cell_clicked.connect(self._select_cell)
@@ -602,6 +607,7 @@ class MainWindow(QMainWindow):
         self._show_summary()
 
     def _show_summary(self) -> None:
+        self._show_familiarity()
         summary = self.store.summary(self.case.id) if self.case else None
         busy = self.worker is not None and self.case is not None and self.worker.case_id == self.case.id
         self.summary.show_summary(self.case, summary, busy)
@@ -612,6 +618,17 @@ class MainWindow(QMainWindow):
         }
         for key, action in self.filter_actions.items():
             action.setText(f"{FILTERS[key]} ({counts[key]})" if key in counts else FILTERS[key])
+
+    def _show_familiarity(self) -> None:
+        """The banner of an unfamiliar case: why, and that every cell is to be reviewed."""
+        familiarity = self.case.familiarity if self.case else None
+        self.familiarity_banner.setVisible(bool(self.case and self.case.unfamiliar and familiarity))
+        if self.familiarity_banner.isVisible():
+            self.familiarity_banner.setText(
+                f"⚠ Unfamiliar images: {familiarity.reason}. The model's recall is not known to hold here, "
+                "so the AI calls no cell normal: every cell is in the review queue and needs a decision "
+                "before sign-off. Lab › Adapt to This Lab fits the model to this lab's reviewed cells.")
+            self.familiarity_banner.setToolTip(familiarity.describe())
 
     def _reload_case_list(self) -> None:
         self.cases.clear()
