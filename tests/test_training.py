@@ -124,3 +124,57 @@ def test_one_epoch_on_real_images_exports_a_model_the_app_runs(tiny_dataset, tmp
     np.testing.assert_allclose(app_probabilities, keras_probabilities, atol=1e-4)
     # LiteRT's fused float32 kernels differ from TensorFlow's in the last digits of the logit.
     np.testing.assert_allclose(classifier.logits(inputs), keras_logits.numpy()[:, 0], atol=5e-4)
+
+
+@pytest.fixture(scope="module")
+def tiny_labs(tmp_path_factory, shared_data) -> Path:
+    """A shared-data folder in miniature: every lab, a few images each (links to the real files)."""
+    root = tmp_path_factory.mktemp("tiny_labs")
+
+    def link(source_folder: str, target_folder: str, pattern: str, count: int, step: int = 1) -> None:
+        target = root / target_folder
+        target.mkdir(parents=True, exist_ok=True)
+        for source in sorted((shared_data / source_folder).glob(pattern))[::step][:count]:
+            (target / source.name).symlink_to(source)
+
+    for patient in ("1", "2", "3", "4", "5", "11", "14"):
+        link("cnmc/all", "cnmc/all", f"UID_{patient}_*", 2)
+    for subject in ("H6", "H7", "H10", "H11"):
+        link("cnmc/hem", "cnmc/hem", f"UID_{subject}_*", 2)
+    for klass in ("Benign", "Early"):  # fields 10 apart: two field blocks per class
+        link(f"fields_taleqani/Original/{klass}", f"fields_taleqani/Original/{klass}", "*.jpg", 2, step=12)
+    link("pbc_normal_other/neutrophil", "pbc_normal_other/neutrophil", "*.jpg", 2)
+    for lab, klass in (("bccd", "lymphocyte"), ("raabin_wbc", "unlabelled"), ("jiangxi_tecom", "lymphocyte"),
+                       ("cellavision_blog", "lymphocyte")):
+        link(f"other_labs_normal/{lab}/{klass}", f"other_labs_normal/{lab}/{klass}", "*", 2)
+    return root
+
+
+@pytest.mark.slow
+def test_multilab_run_resumes_and_exports_a_model_with_its_familiarity_reference(tiny_labs, tmp_path, capsys):
+    out, runs = tmp_path / "models", tmp_path / "runs"
+    args = ["--data-root", str(tiny_labs), "--out", str(out), "--run-dir", str(runs), "--epochs", "2",
+            "--steps-per-epoch", "2", "--image-size", "64"]
+    assert train_main(args) == 0
+    run = runs / "finetune"
+    first = (run / "history.jsonl").read_text().splitlines()
+    assert len(first) == 2
+    for stale in run.glob("epoch_02.*"):  # as if the machine had stopped during epoch 2
+        stale.unlink()
+    (run / "history.jsonl").write_text(first[0] + "\n")
+    assert train_main(args + ["--resume"]) == 0
+    assert "resumed after epoch 1" in capsys.readouterr().out
+    assert len((run / "history.jsonl").read_text().splitlines()) == 2
+
+    classifier = Classifier(out, tta=False, batch_size=4)
+    card = classifier.card.raw
+    assert classifier.guard is not None and card["preprocessing"]["input_size"] == 64
+    assert {lab["lab"] for lab in card["training_data"]["labs"] if not lab["trained_on"]} == {"jiangxi", "cellavision"}
+    assert len(card["training_data"]["held_out_groups"]["cnmc"]) == 9
+    assert set(card["validation"]) >= {"held_out", "confound_baseline", "counterfactual_colour_swap"}
+    paths = sorted((tiny_labs / "cnmc" / "all").iterdir())[:3]
+    inputs = np.stack([classifier.prepare(load_image(p).rgb) for p in paths])
+    predictions = classifier.predict(inputs)
+    assert all(len(p.distances) == 4 for p in predictions)
+    keras_logits, _ = tf.keras.models.load_model(out / "blast_classifier.keras")(inputs, training=False)
+    np.testing.assert_allclose(classifier.logits(inputs), keras_logits.numpy()[:, 0], atol=5e-4)

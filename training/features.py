@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from app.core.loading import ImageLoadError, load_image
-from app.core.preprocess import Preprocessing, cell_colour_statistics, model_input, tta_views
+from app.core.preprocess import Preprocessing, cell_colour_statistics, model_input, to_canvas, tta_views
 from app.core.segmentation import find_cells, nearest_to_centre
 from training.data import LabelledImage
 from training.efficientnet_lite import WEIGHTS, build_backbone
@@ -109,8 +109,9 @@ def training_canvas(path: Path) -> np.ndarray:
 
 
 def stored_canvas(path: Path) -> np.ndarray:
-    """A cell canvas as the app stored it (`CaseStore.cell_crop`), read without cell finding."""
-    return load_image(path).rgb
+    """A cell canvas as the app stored it (`CaseStore.cell_crop`: its centred crop), read without
+    cell finding and padded back to the full canvas."""
+    return to_canvas(load_image(path).rgb)
 
 
 def colour_target(images: list[LabelledImage], sample: int, seed: int) -> tuple[float, ...]:

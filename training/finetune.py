@@ -256,7 +256,7 @@ def _save_epoch(run_dir: Path, epoch: int, model, head_opt, backbone_opt, logits
     """Weights, optimiser state, held-out logits and the summary of one epoch, each atomically."""
     temporary = run_dir / f"epoch_{epoch:02d}.tmp.weights.h5"
     model.save_weights(temporary)
-    state = {f"{name}_{index}": np.asarray(variable)
+    state = {f"{name}_{index}": variable.numpy()
              for name, opt in (("head", head_opt), ("backbone", backbone_opt))
              for index, variable in enumerate(opt.variables)}
     np.savez(run_dir / f"epoch_{epoch:02d}.optimiser.tmp.npz", **state)

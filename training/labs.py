@@ -132,9 +132,12 @@ def load_cells(labs: list[Lab], data_root: Path, cache_dir: Path,
 
 
 def lab_images(lab: Lab, data_root: Path) -> list[Path]:
-    """The lab's image files in a stable order, exact duplicates (same bytes) dropped."""
+    """The lab's image files in a stable order, exact duplicates (same bytes) dropped; a folder
+    that is not there gives none."""
     seen, images = set(), []
     for folder in lab.folders:
+        if not (data_root / folder).is_dir():
+            continue
         for path in discover_images([data_root / folder]):
             digest = hashlib.sha256(path.read_bytes()).digest()
             if digest not in seen:

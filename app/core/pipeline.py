@@ -25,6 +25,7 @@ from app.core.classifier import Classifier
 from app.core.discovery import discover_images
 from app.core.familiarity import Familiarity, FamiliarityGuard, judge
 from app.core.loading import ImageLoadError, load_image
+from app.core.preprocess import centred_crop
 from app.core.store import CaseStore, NewCell
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -62,7 +63,7 @@ class _Prepared:
     height: int = 0
     warnings: tuple[str, ...] = ()
     cells: list[tuple[tuple[int, int, int, int], bool, bytes]] = field(default_factory=list)
-    """Box, touches_border and canvas PNG of each cell found."""
+    """Box, touches_border and canvas PNG (its `centred_crop`) of each cell found."""
     inputs: np.ndarray | None = None
 
 
@@ -210,7 +211,7 @@ def _prepare(path: Path, cell_finder: CellFinder, classifier: Classifier) -> _Pr
         width=image.width,
         height=image.height,
         warnings=image.warnings,
-        cells=[(cell.box, cell.touches_border, _png(cell.canvas)) for cell in cells],
+        cells=[(cell.box, cell.touches_border, _png(centred_crop(cell.canvas))) for cell in cells],
         inputs=np.stack([classifier.prepare(cell.canvas) for cell in cells]) if cells else None,
     )
 
