@@ -92,7 +92,7 @@ def shifted_demo(folder: Path) -> Path:
     import sys
 
     sys.path.insert(0, str(REPO / "tests"))
-    from test_familiarity import shifted_copy
+    from simulated_lab import shifted_copy
 
     return shifted_copy(DEMO, folder / "demo_shifted")
 

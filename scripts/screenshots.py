@@ -4,7 +4,8 @@
 
 Uses a throw-away case database and settings, the bundled model and the demo case:
 classifies it, reviews a few cells with the same keys a technician uses, selects a cell and
-saves `main_window.png`; then does the same for a whole-field image (`field_view.png`), and
+saves `main_window.png`; then does the same for a whole-field image (`field_view.png`) and for
+the demo cells in another stain and magnification (`unfamiliar_case.png`: the banner), and
 shows Lab › Adapt to This Lab over a simulated second lab (tests/simulated_lab.py: 12
 signed-off cases) with one site profile fitted (`lab_dialog.png`).
 """
@@ -59,6 +60,7 @@ def main() -> int:
                 fields.mkdir()
                 shutil.copy(FIELDS / FIELD_IMAGE, fields)
                 shoot_field_case(window, app, fields, args.out / "field_view.png")
+            shoot_unfamiliar_case(window, app, work, args.out / "unfamiliar_case.png")
             window.close()
         if (SHARED / "cnmc").is_dir():
             shoot_lab_dialog(app, settings, work / "lab", args.out / "lab_dialog.png")
@@ -90,6 +92,17 @@ def shoot_field_case(window: MainWindow, app: QApplication, folder: Path, out: P
         return abs(x + width / 2 - image.width / 2) + abs(y + height / 2 - image.height / 2)
 
     window.gallery.setCurrentIndex(model.index(min(range(model.rowCount()), key=off_centre)))
+    window.gallery.setFocus()
+    save(window, app, out)
+
+
+def shoot_unfamiliar_case(window: MainWindow, app: QApplication, work: Path, out: Path) -> None:
+    """The demo cells hue-turned and magnified: the familiarity banner, every cell to review."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from simulated_lab import shifted_copy
+
+    window.open_paths([shifted_copy(demo_case_dir(), work / "other_stain")])
+    wait_for_batch(window, app)
     window.gallery.setFocus()
     save(window, app, out)
 

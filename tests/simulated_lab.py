@@ -4,6 +4,8 @@ The cells are real; the lab's look is a fixed change of colour (gamma 0.8, red u
 green down 15%) on the cell, the black background kept.  On it the bundled model still
 ranks blasts above normals but its threshold no longer gives its recall: the situation site
 recalibration is for.  Each patient becomes one case, reviewed with the truth and signed off.
+`shifted_copy` makes a stronger change (hue turned, cells magnified): images the model must
+not pretend to know.
 """
 
 from __future__ import annotations
@@ -65,3 +67,18 @@ def classify_and_sign_off(store, folders: dict[str, Path], classifier, reviewer:
         for cell in store.list_cells(case.id):
             store.set_decision(cell.id, "blast" if is_blast_patient(patient) else "normal", reviewer)
         store.sign_off(case.id, reviewer)
+
+
+def shifted_copy(source: Path, target: Path, hue_turn: float = 0.15, magnification: float = 1.4) -> Path:
+    """The demo cells with their hue turned and magnified (another stain, another objective)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.glob("*.bmp")):
+        image = Image.open(path).convert("RGB")
+        hsv = np.asarray(image.convert("HSV")).copy()
+        hsv[..., 0] = (hsv[..., 0].astype(int) + round(hue_turn * 256)) % 256
+        shifted = Image.fromarray(hsv, "HSV").convert("RGB")
+        mask = np.asarray(image).max(axis=-1) > BLACK_LEVEL
+        shifted = Image.fromarray(np.asarray(shifted) * mask[..., None])
+        size = round(image.width * magnification)
+        shifted.resize((size, size), Image.Resampling.BILINEAR).save(target / path.name)
+    return target

@@ -17,21 +17,7 @@ from app.core.decision import DecisionRule
 from app.core.familiarity import Familiarity
 from app.core.pipeline import classify_case
 from app.core.store import CaseStore, StoreError
-
-
-def shifted_copy(source: Path, target: Path, hue_turn: float = 0.15, magnification: float = 1.4) -> Path:
-    """The demo cells with their hue turned and magnified (another stain, another objective)."""
-    target.mkdir(parents=True, exist_ok=True)
-    for path in sorted(source.glob("*.bmp")):
-        image = Image.open(path).convert("RGB")
-        hsv = np.asarray(image.convert("HSV")).copy()
-        hsv[..., 0] = (hsv[..., 0].astype(int) + round(hue_turn * 256)) % 256
-        shifted = Image.fromarray(hsv, "HSV").convert("RGB")
-        mask = np.asarray(image).max(axis=-1) > 10
-        shifted = Image.fromarray(np.asarray(shifted) * mask[..., None])
-        size = round(image.width * magnification)
-        shifted.resize((size, size), Image.Resampling.BILINEAR).save(target / path.name)
-    return target
+from simulated_lab import shifted_copy
 
 
 @pytest.fixture(scope="module")

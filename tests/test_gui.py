@@ -440,7 +440,7 @@ def test_the_installed_pyside6_keeps_references_to_true_and_none(qtbot):
 
 
 def test_an_unfamiliar_case_shows_a_banner_and_queues_every_cell(qtbot, make_window, store, tmp_path):
-    from test_familiarity import shifted_copy
+    from simulated_lab import shifted_copy
 
     familiar = make_window()
     classify(qtbot, familiar, lambda: drop(familiar, [DEMO_CASE]))
