@@ -12,6 +12,8 @@ from app.core.classifier import CARD_FILE, MODEL_FILE, Classifier, ClassifierErr
 from app.core.preprocess import tta_views
 from conftest import DEMO_CASE, MODELS, REPO
 
+REFERENCE_FILE = "familiarity.npz"
+
 
 def _demo_inputs(classifier: Classifier, suffix: str, count: int) -> np.ndarray:
     files = sorted(DEMO_CASE.glob(f"*_{suffix}.bmp"))[:count]
@@ -66,7 +68,7 @@ def test_wrong_input_shape_is_refused(classifier):
 
 @pytest.fixture
 def model_copy(tmp_path):
-    for name in (MODEL_FILE, CARD_FILE):
+    for name in (MODEL_FILE, CARD_FILE, REFERENCE_FILE):
         shutil.copy(MODELS / name, tmp_path / name)
     return tmp_path
 
@@ -77,6 +79,15 @@ def test_missing_model_or_card(model_copy):
         Classifier(model_copy)
     (model_copy / CARD_FILE).unlink()
     with pytest.raises(ClassifierError, match="model card not found"):
+        Classifier(model_copy)
+
+
+def test_missing_or_damaged_familiarity_reference(model_copy):
+    (model_copy / REFERENCE_FILE).write_bytes(b"PK not really an npz")
+    with pytest.raises(ClassifierError, match="familiarity reference"):
+        Classifier(model_copy)
+    (model_copy / REFERENCE_FILE).unlink()
+    with pytest.raises(ClassifierError, match="familiarity reference .* not found"):
         Classifier(model_copy)
 
 

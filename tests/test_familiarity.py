@@ -41,7 +41,7 @@ def test_the_bundled_model_measures_every_cell(classifier):
     assert classifier.guard is not None, "the bundled model card has a familiarity reference"
     canvases = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(DEMO_CASE.glob("*.bmp"))[:4]]
     predictions = classifier.classify(canvases)
-    assert all(p.distances is not None and len(p.distances) == 4 for p in predictions)
+    assert all(p.distances is not None and len(p.distances) == classifier.guard.width for p in predictions)
     assert all(np.isfinite(p.distances).all() and min(p.distances) >= 0 for p in predictions)
 
 

@@ -115,7 +115,8 @@ def test_a_lab_model_is_offered_beside_the_bundled_one_and_profiles_stay_with_th
     library.use(BUNDLED, profile.number, "ana")
     lab_model = store.path.parent / MODELS_FOLDER / "retrained-1"
     lab_model.mkdir(parents=True)
-    shutil.copy(MODELS / MODEL_FILE, lab_model / MODEL_FILE)
+    for name in (MODEL_FILE, "familiarity.npz"):
+        shutil.copy(MODELS / name, lab_model / name)
     card = json.loads((MODELS / CARD_FILE).read_text())
     (lab_model / CARD_FILE).write_text(json.dumps({**card, "version": "lab-retrained-1"}))
     assert [m.key for m in library.models()] == [BUNDLED, "retrained-1"]

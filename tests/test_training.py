@@ -175,6 +175,6 @@ def test_multilab_run_resumes_and_exports_a_model_with_its_familiarity_reference
     paths = sorted((tiny_labs / "cnmc" / "all").iterdir())[:3]
     inputs = np.stack([classifier.prepare(load_image(p).rgb) for p in paths])
     predictions = classifier.predict(inputs)
-    assert all(len(p.distances) == 4 for p in predictions)
+    assert all(len(p.distances) == classifier.guard.width for p in predictions)
     keras_logits, _ = tf.keras.models.load_model(out / "blast_classifier.keras")(inputs, training=False)
     np.testing.assert_allclose(classifier.logits(inputs), keras_logits.numpy()[:, 0], atol=5e-4)

@@ -1,21 +1,23 @@
 """How familiar a case's cells are to the model, so that it never stays silent out of its depth.
 
-Each cell gets four distances, each the mean distance to its `neighbours` nearest reference
-cells (training cells of the labs on which the card's recall was measured):
+The reference is a sample of training cells of each lab on which the card's recall was
+measured.  Each cell gets, per reference lab, four distances, each the mean distance to its
+`neighbours` nearest reference cells of that lab:
 
 - `features`: in the model's own embedding (a whitened projection of its pooled features, the
   model's second output);
 - `colour`: optical-density mean and spread of the cell's pixels (the stain and the camera);
 - `size`: the share of the model input the cell covers (the magnification);
-- `joint`: all three together, each block weighted alike, so that a combination no training
-  lab shows (one lab's look in another lab's colours, say) is far even where each part is near.
+- `joint`: all three together, each block weighted alike.
 
-A case's score per statistic is the median over its cells divided by the card's cut-off for
-that statistic (calibrated on held-out patients, fields and labs); the case is unfamiliar when
-any score is above 1.  In an unfamiliar case the AI calls no cell normal: every cell it does
-not flag goes to review (the store applies this, see `CaseStore.set_case_familiarity`).  The
-check applies to the model's own card: once a site profile or a lab model fitted on this lab's
-own reviewed cells decides the case, that fit is what speaks for the lab.
+A case's score per lab and statistic is the median over its cells divided by the card's
+cut-off for that lab and statistic (calibrated on the lab's held-out patients or fields).  A
+case is familiar when, for one lab, every score is at most 1: it looks like that lab in every
+respect at once (one lab's cells in another lab's colours or at another magnification are not
+familiar).  In an unfamiliar case the AI calls no cell normal: every cell it does not flag
+goes to review (the store applies this, see `CaseStore.set_case_familiarity`).  The check
+applies to the model's own card: once a site profile or a lab model fitted on this lab's own
+reviewed cells decides the case, that fit is what speaks for the lab.
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ REFERENCE_FILE_KEY = "reference_file"
 
 _WHY = {
     "features": "the cells look unlike the cells the model learned from",
-    "colour": "the stain or camera colours are unlike the training labs'",
-    "size": "the cells' size (magnification) is unlike the training labs'",
-    "joint": "the cells' look, colour and size together are unlike any training lab's",
+    "colour": "the stain or camera colours are unlike the nearest training lab's",
+    "size": "the cells' size (magnification) is unlike the nearest training lab's",
+    "joint": "the cells' look, colour and size together are unlike the nearest training lab's",
 }
 _BLOCKS = ("features", "colour", "size")
 
@@ -51,9 +53,11 @@ class Familiarity:
 
     familiar: bool | None
     scores: dict[str, float]
-    """Median cell distance over the cut-off, per statistic (above 1: unfamiliar)."""
+    """Median cell distance over the cut-off, per statistic, for the nearest lab (above 1: unfamiliar)."""
     cells: int
     reason: str
+    nearest_lab: str | None = None
+    """The reference lab the case is closest to (the smallest of its largest scores)."""
 
     @property
     def applies(self) -> bool:
@@ -66,7 +70,7 @@ class Familiarity:
             return f"not checked: {self.reason}"
         figures = ", ".join(f"{name} {value:.2f}" for name, value in self.scores.items())
         head = "familiar" if self.familiar else f"unfamiliar: {self.reason}"
-        return f"{head} ({figures} of the cut-off; {self.cells} cells)"
+        return f"{head} (nearest lab {self.nearest_lab}: {figures} of the cut-off; {self.cells} cells)"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -77,7 +81,7 @@ class Familiarity:
             return None
         data = json.loads(text)
         return cls(data["familiar"], {k: float(v) for k, v in data["scores"].items()}, int(data["cells"]),
-                   str(data["reason"]))
+                   str(data["reason"]), data.get("nearest_lab"))
 
     @classmethod
     def not_checked(cls, reason: str) -> "Familiarity":
@@ -90,20 +94,33 @@ class FamiliarityGuard:
     def __init__(self, section: dict, folder: Path) -> None:
         try:
             self.neighbours = int(section["neighbours"])
-            self.cutoffs = {name: float(section["cutoffs"][name]) for name in STATISTICS}
+            self.labs = tuple(section["labs"])
+            self.cutoffs = np.array([[float(section["cutoffs"][lab][name]) for name in STATISTICS]
+                                     for lab in self.labs])
             self.colour_scale = np.asarray(section["colour_scale"], dtype=np.float32)
             self.size_scale = float(section["size_scale"])
             with np.load(folder / section[REFERENCE_FILE_KEY]) as reference:
-                self.reference = {name: np.asarray(reference[name], dtype=np.float32) for name in _BLOCKS}
-            self.reference["joint"] = _joint(self.reference)
-        except (OSError, KeyError, TypeError, ValueError) as error:
+                blocks = {name: np.asarray(reference[name], dtype=np.float32) for name in _BLOCKS}
+                lab_of = np.asarray(reference["lab"])
+        except FileNotFoundError as error:
+            raise FamiliarityError(f"familiarity reference of the model card not found: {error.filename}") from error
+        except (OSError, KeyError, TypeError, ValueError, EOFError) as error:
             raise FamiliarityError(f"familiarity reference of the model card is not usable: {error!r}") from error
-        self._squared = {name: np.einsum("ij,ij->i", points, points) for name, points in self.reference.items()}
+        blocks["joint"] = _joint(blocks)
+        self.reference = [{name: blocks[name][lab_of == index] for name in STATISTICS}
+                          for index in range(len(self.labs))]
+        if any(len(points["joint"]) == 0 for points in self.reference):
+            raise FamiliarityError("familiarity reference of the model card has a lab without cells")
+
+    @property
+    def width(self) -> int:
+        """Distances per cell: one per reference lab and statistic."""
+        return len(self.labs) * len(STATISTICS)
 
     def distances(self, embeddings: np.ndarray, inputs: np.ndarray | None,
                   statistics: np.ndarray | None = None) -> np.ndarray:
-        """[N, 4] distances (STATISTICS) of N cells from the model's embeddings of
-        them and their model inputs (or their `cell_statistics`, if already measured)."""
+        """[N, labs x 4] distances of N cells (lab-major, STATISTICS within a lab) from the
+        model's embeddings of them and their model inputs (or their `cell_statistics`)."""
         statistics = cell_statistics(inputs) if statistics is None else statistics
         points = {
             "features": np.asarray(embeddings, dtype=np.float32),
@@ -111,22 +128,28 @@ class FamiliarityGuard:
             "size": statistics[:, 6:] / self.size_scale,
         }
         points["joint"] = _joint(points)
-        return np.stack([self._nearest(name, points[name]) for name in STATISTICS], axis=1)
+        return np.concatenate([np.stack([self._nearest(reference[name], points[name]) for name in STATISTICS],
+                                        axis=1) for reference in self.reference], axis=1)
+
+    def case_scores(self, distances: np.ndarray) -> np.ndarray:
+        """[labs, 4] median distance over the cut-off, per reference lab and statistic."""
+        distances = np.asarray(distances, dtype=np.float64).reshape(-1, len(self.labs), len(STATISTICS))
+        return np.median(distances, axis=0) / self.cutoffs
 
     def assess(self, distances: np.ndarray) -> Familiarity:
-        """The verdict for a case whose cells have these [N, 4] distances."""
-        distances = np.asarray(distances, dtype=np.float64).reshape(-1, len(STATISTICS))
+        """The verdict for a case whose cells have these [N, labs x 4] distances."""
+        distances = np.asarray(distances, dtype=np.float64).reshape(-1, self.width)
         if len(distances) == 0:
             return Familiarity.not_checked("no cells")
-        scores = {name: float(np.median(distances[:, i]) / self.cutoffs[name])
-                  for i, name in enumerate(STATISTICS)}
-        beyond = [name for name in STATISTICS if scores[name] > 1.0]
-        reason = "; ".join(_WHY[name] for name in beyond) if beyond else "within the training labs"
-        return Familiarity(not beyond, {k: round(v, 3) for k, v in scores.items()}, len(distances), reason)
+        scores = self.case_scores(distances)
+        nearest = int(np.argmin(scores.max(axis=1)))
+        beyond = [name for name, score in zip(STATISTICS, scores[nearest]) if score > 1.0]
+        reason = "; ".join(_WHY[name] for name in beyond) if beyond else f"like the {self.labs[nearest]} cells"
+        return Familiarity(not beyond, {name: round(float(v), 3) for name, v in zip(STATISTICS, scores[nearest])},
+                           len(distances), reason, self.labs[nearest])
 
-    def _nearest(self, name: str, points: np.ndarray) -> np.ndarray:
-        reference = self.reference[name]
-        squared = (np.einsum("ij,ij->i", points, points)[:, None] + self._squared[name][None]
+    def _nearest(self, reference: np.ndarray, points: np.ndarray) -> np.ndarray:
+        squared = (np.einsum("ij,ij->i", points, points)[:, None] + np.einsum("ij,ij->i", reference, reference)[None]
                    - 2.0 * points @ reference.T)
         k = min(self.neighbours, reference.shape[0])
         nearest = np.partition(np.maximum(squared, 0.0), k - 1, axis=1)[:, :k]
