@@ -1,9 +1,9 @@
 """A second lab, simulated from real C-NMC cells: another stain and camera, labels known.
 
 The cells are real; the lab's look is a fixed change of colour (gamma 0.8, red up 10%,
-green down 15%) on the cell, the black background kept.  On it the bundled model still
-ranks blasts above normals but its threshold no longer gives its recall: the situation site
-recalibration is for.  Each patient becomes one case, reviewed with the truth and signed off.
+green down 15%) on the cell, the black background kept: the bundled model finds its colours
+unfamiliar, and a site profile refits its decision rule on the lab's reviewed cells.  Each
+patient becomes one case, reviewed with the truth and signed off.
 `shifted_copy` makes a stronger change (hue turned, cells magnified): images the model must
 not pretend to know.
 """
