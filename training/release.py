@@ -32,7 +32,8 @@ from app.core.familiarity import STATISTICS, FamiliarityGuard, cell_statistics
 from app.core.preprocess import Preprocessing, tta_views
 from training import metrics
 from training.export import CARD_NAME, KERAS_NAME, TFLITE_NAME, _write_atomically, model_version
-from training.finetune import FinetuneConfig, build_model, centre_inputs, forward
+from training.augment import Augmentation
+from training.finetune import SHARES, FinetuneConfig, build_model, centre_inputs, forward
 from training.labs import LABS, CellSet, lab_by_name, load_cells
 
 keras = tf.keras
@@ -109,8 +110,6 @@ def release(run_dir: Path, out: Path, target_recall: float = 0.95, log: Callable
 
 
 def _load_config(run_dir: Path) -> FinetuneConfig:
-    from training.augment import Augmentation
-
     raw = json.loads((run_dir / "config.json").read_text())
     raw["augmentation"] = Augmentation(**{k: tuple(v) if isinstance(v, list) else v
                                           for k, v in raw["augmentation"].items()})
@@ -482,7 +481,7 @@ def _card(config, cells, held, epochs, decision, guard_section, validation, out)
                            "myeloid blasts, other stains than those above",
         },
         "training": {**config.to_json(), "sampling_shares": {f"{k[0]}/{'blast' if k[1] else 'normal'}": v
-                                                             for k, v in _shares().items()}},
+                                                             for k, v in SHARES.items()}},
         "preprocessing": Preprocessing(config.input_size, config.crop_size).to_dict(),
         "decision": decision,
         "familiarity": guard_section,
@@ -492,11 +491,6 @@ def _card(config, cells, held, epochs, decision, guard_section, validation, out)
         "validation": validation,
     }
 
-
-def _shares() -> dict:
-    from training.finetune import SHARES
-
-    return SHARES
 
 
 def markdown(card: dict) -> str:
