@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from app.core.decision import UNCERTAIN_RECALL
 from app.core.familiarity import STATISTICS, FamiliarityGuard, cell_statistics
 from app.core.preprocess import Preprocessing, tta_views
 from training import metrics
@@ -44,7 +45,6 @@ REFERENCE_CELLS = 1500
 NEIGHBOURS = 10
 CUTOFF_MARGIN = 1.25
 """A cut-off is this much above the most distant held-out case of a lab the recall was measured on."""
-UNCERTAIN_RECALL = 0.99
 FAMILIARITY_FILE = "familiarity.npz"
 PSEUDO_CASE_CELLS = 25
 """Cells of a normal-cell lab (no patients) dealt into pseudo-cases of this size for the guard."""

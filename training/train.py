@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
+from app.core.decision import UNCERTAIN_RECALL
 from app.core.preprocess import Preprocessing
 from training import metrics
 from training.data import LabelledImage, find_extra_negatives, find_labelled_images
@@ -21,9 +22,6 @@ from training.head import head_logits, train_head
 
 COLOUR_SAMPLE = 600
 """Training cells whose colour statistics, averaged, are the colour normalisation target."""
-UNCERTAIN_RECALL = 0.99
-"""The uncertain band runs from the threshold that gives this out-of-fold recall up to the
-decision threshold: the cells just below it, where the blasts the threshold misses lie."""
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,10 @@ import numpy as np
 
 MODEL_CARD_RULE = "model card"
 """Name of the rule that comes with a model, when no site profile is in use."""
+UNCERTAIN_RECALL = 0.99
+"""The uncertain band runs from the threshold that reaches this recall up to the decision
+threshold: the cells just below it, where the blasts the threshold misses lie (training, site
+profiles and the bundled model's release all fit it this way)."""
 
 
 @dataclass(frozen=True)

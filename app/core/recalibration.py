@@ -23,14 +23,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from app.core.decision import DecisionRule, auroc, threshold_for_recall
+from app.core.decision import UNCERTAIN_RECALL, DecisionRule, auroc, threshold_for_recall
 from app.core.store import LabLabel
 
 MINIMUM_BLASTS = 50
 MINIMUM_NORMALS = 50
 MINIMUM_CASES = 5
-UNCERTAIN_RECALL = 0.99
-"""The uncertain band starts at the threshold that reaches this recall (as in training)."""
 FOLDS = 5
 LOW_SPECIFICITY = 0.2
 """Below this cross-validated specificity a profile comes with a warning: it flags most cells."""
