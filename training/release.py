@@ -93,7 +93,7 @@ def release(run_dir: Path, out: Path, target_recall: float = 0.95, log: Callable
         verdicts = guard_verdicts(guard, held_out, projection, model, config, rng)
     guard_section["evaluation"] = verdicts
     validation = {
-        "held_out": held_out_metrics(held_out, decision, recall_labs),
+        "held_out": held_out_metrics(held_out, decision, recall_labs, config.leave_out),
         "confound_baseline": confound_baseline(cells, held, held_out, config),
         "counterfactual_colour_swap": counterfactual(model, cells, held, config, decision),
     }
@@ -203,7 +203,8 @@ def fit_decision(held_out: Scored, target_recall: float, recall_labs: tuple[str,
     }
 
 
-def held_out_metrics(held_out: Scored, decision: dict, recall_labs: tuple[str, ...]) -> dict:
+def held_out_metrics(held_out: Scored, decision: dict, recall_labs: tuple[str, ...],
+                     leave_out: tuple[str, ...]) -> dict:
     """Per held-out lab: cells, AUROC, recall, specificity, flagged and to-review shares."""
     probabilities = metrics.sigmoid(held_out.logits / decision["temperature"])
     flagged = probabilities >= decision["threshold"]
@@ -214,7 +215,7 @@ def held_out_metrics(held_out: Scored, decision: dict, recall_labs: tuple[str, .
         labels = held_out.cells.is_blast[mine]
         row = {"cells": int(mine.sum()), "blasts": int(labels.sum()),
                "groups": len(set(held_out.cells.group[mine])),
-               "trained_on": lab_by_name(lab).role == "train"}
+               "trained_on": _trained_on(lab, leave_out)}
         if labels.any() and not labels.all():
             row["auroc"] = round(metrics.auroc(labels, held_out.logits[mine]), 4)
         if labels.any():
@@ -235,6 +236,10 @@ def held_out_metrics(held_out: Scored, decision: dict, recall_labs: tuple[str, .
         "specificity": round(float(pooled["specificity"]), 4),
         "ece": round(metrics.expected_calibration_error(labels, probabilities[in_recall_labs]), 4),
     }
+
+
+def _trained_on(lab: str, leave_out: tuple[str, ...]) -> bool:
+    return lab_by_name(lab).role == "train" and lab not in leave_out
 
 
 # Familiarity
@@ -310,7 +315,7 @@ def guard_verdicts(guard: FamiliarityGuard, held_out: Scored, projection: dict, 
             cases = [shuffled[i:i + PSEUDO_CASE_CELLS] for i in range(0, len(shuffled), PSEUDO_CASE_CELLS)]
         unfamiliar = [not guard.assess(distances[case]).familiar for case in cases]
         result[lab] = {"cases": len(cases), "unfamiliar": round(float(np.mean(unfamiliar)), 3),
-                       "trained_on": lab_by_name(lab).role == "train"}
+                       "trained_on": _trained_on(lab, config.leave_out)}
     cnmc = held_out.cells.lab == "cnmc"
     patients = sorted(set(held_out.cells.group[cnmc]))
     for name, hue, magnification in (("cnmc_hue_shift", 0.12, 1.0), ("cnmc_rescaled_0.7", 0.0, 0.7),
@@ -415,7 +420,7 @@ def leave_one_lab_out(card: dict) -> dict:
     left_out = card["training"]["leave_out"]
     per_lab = {}
     for lab in left_out:
-        row = dict(card["validation"]["held_out"]["per_lab"].get(lab, {}))
+        row = dict(card["validation"]["held_out"]["per_lab"].get(lab, {}), trained_on=False)
         row["unfamiliar"] = card["familiarity"]["evaluation"].get(lab, {}).get("unfamiliar")
         per_lab[lab] = row
     return {"description": f"The same recipe trained without {', '.join(left_out)}, its threshold and "
@@ -455,7 +460,7 @@ def _card(config, cells, held, epochs, decision, guard_section, validation, out)
         mine = cells.lab == lab.name
         labs.append({
             "lab": lab.name, "source": lab.source, "role": lab.role,
-            "trained_on": lab.role == "train" and lab.name not in config.leave_out,
+            "trained_on": _trained_on(lab.name, config.leave_out),
             "cells": int(mine.sum()), "blasts": int(cells.is_blast[mine].sum()),
             "groups": len(set(cells.group[mine])), "held_out_cells": int((mine & held).sum()),
         })
