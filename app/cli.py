@@ -25,8 +25,16 @@ if TYPE_CHECKING:  # the core is imported only when a command runs: the app must
     from app.core.store import Case, CaseStore
 
 CSV_HEADER = (
-    "image_path", "cell_index", "x", "y", "width", "height",
-    "blast_probability", "flagged", "status", "message",
+    "image_path",
+    "cell_index",
+    "x",
+    "y",
+    "width",
+    "height",
+    "blast_probability",
+    "flagged",
+    "status",
+    "message",
 )
 FLAGGED_VALUES = {"flagged": "yes", "uncertain": "uncertain", "normal": "no"}
 """The CSV's `flagged` column for each call of the model card."""
@@ -89,11 +97,18 @@ def _add_classify(commands: argparse._SubParsersAction) -> None:
     add("--csv", required=True, type=Path, metavar="OUT.csv", help="where to write the results")
     add("--case", metavar="NAME", help="case to add to (created if new; default: a new dated case)")
     add("--threshold", type=_probability, metavar="T", help="decision threshold (default: the model card's)")
-    add("--tta", action=argparse.BooleanOptionalAction,
-        help="average the 8 flips and rotations of each cell (default: as the model card says)")
-    add("--input-kind", choices=("auto", "crop", "field"), default="auto",
+    add(
+        "--tta",
+        action=argparse.BooleanOptionalAction,
+        help="average the 8 flips and rotations of each cell (default: as the model card says)",
+    )
+    add(
+        "--input-kind",
+        choices=("auto", "crop", "field"),
+        default="auto",
         help="crop: each image is one cell on black; field: find the white cells in each image; "
-             "auto (default): decide per image (a new case keeps the choice)")
+        "auto (default): decide per image (a new case keeps the choice)",
+    )
     add("--threads", type=_positive_int, metavar="N", help="CPU threads for the model (default: all)")
     add("--xlsx", type=Path, metavar="OUT.xlsx", help="also write the case report (Excel workbook)")
     _add_data_dir(classify)
@@ -110,8 +125,7 @@ def _add_report(commands: argparse._SubParsersAction) -> None:
         "and the audit trail of review decisions.",
     )
     report.add_argument("case", metavar="CASE", help="case name or id")
-    report.add_argument("--xlsx", required=True, type=Path, metavar="OUT.xlsx",
-                        help="where to write the report")
+    report.add_argument("--xlsx", required=True, type=Path, metavar="OUT.xlsx", help="where to write the report")
     _add_data_dir(report)
     report.set_defaults(run=_run_report)
 
@@ -127,8 +141,13 @@ def _add_lab(commands: argparse._SubParsersAction) -> None:
         "what classifies from now on and re-decide the open cases of that model.",
     )
     lab.add_argument("--recalibrate", action="store_true", help="fit and save a new site profile")
-    lab.add_argument("--target-recall", type=_probability, default=None, metavar="R",
-                     help="blast recall the profile must reach (default: the model card's target)")
+    lab.add_argument(
+        "--target-recall",
+        type=_probability,
+        default=None,
+        metavar="R",
+        help="blast recall the profile must reach (default: the model card's target)",
+    )
     lab.add_argument("--use-model", metavar="KEY", help="'bundled' or a lab model's folder name")
     lab.add_argument("--use-profile", metavar="N", help="site profile number, or 'none' for the model card")
     lab.add_argument("--by", metavar="NAME", help="who makes the change (required to fit or choose)")
@@ -138,7 +157,9 @@ def _add_lab(commands: argparse._SubParsersAction) -> None:
 
 def _add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--data-dir", type=Path, metavar="D",
+        "--data-dir",
+        type=Path,
+        metavar="D",
         help="folder of the case database (default: $BLASTSCAN_DATA_DIR or the user data folder)",
     )
 
@@ -177,8 +198,13 @@ def _run_classify(args: argparse.Namespace) -> int:
             input_kind = None if args.input_kind == "auto" else args.input_kind
             case = existing or store.create_case(name, input_kind=input_kind)
             summary = classify_case(
-                store, case.id, images, classifier, cell_finder(case.input_kind),
-                progress=_ProgressBar(sys.stderr), threshold=args.threshold,
+                store,
+                case.id,
+                images,
+                classifier,
+                cell_finder(case.input_kind),
+                progress=_ProgressBar(sys.stderr),
+                threshold=args.threshold,
             )
         except StoreError as error:
             return _fail(str(error), EXIT_FAILED)
@@ -189,9 +215,12 @@ def _run_classify(args: argparse.Namespace) -> int:
         report_problem = _write_report(store, case.id, report) if report else None
     _write_csv_atomically(out, rows)
     if summary.familiarity.familiar is False:
-        print(f"warning: unfamiliar images: {summary.familiarity.describe().removeprefix('unfamiliar: ')}; "
-              "the model's recall is not known to hold here, so every cell it did not flag is "
-              "'uncertain': review them all (or adapt the model to this lab: blastscan lab)", file=sys.stderr)
+        print(
+            f"warning: unfamiliar images: {summary.familiarity.describe().removeprefix('unfamiliar: ')}; "
+            "the model's recall is not known to hold here, so every cell it did not flag is "
+            "'uncertain': review them all (or adapt the model to this lab: blastscan lab)",
+            file=sys.stderr,
+        )
     print(
         f"{summary.total} image(s), {summary.skipped} done before, {summary.errors} unreadable. "
         f"Case {name!r}: {totals.cells} cell(s), {totals.flagged} flagged, {totals.uncertain} uncertain. "
@@ -256,8 +285,9 @@ def _run_lab(args: argparse.Namespace) -> int:
                 number = setup.profile.number if setup.profile and same_model and not args.use_profile else None
                 if args.use_profile and args.use_profile.lower() != "none":
                     if not args.use_profile.isdigit():
-                        return _fail(f"--use-profile takes a profile number or 'none', not {args.use_profile!r}",
-                                     EXIT_USAGE)
+                        return _fail(
+                            f"--use-profile takes a profile number or 'none', not {args.use_profile!r}", EXIT_USAGE
+                        )
                     number = int(args.use_profile)
                 setup = library.use(args.use_model or setup.model.key, number, args.by)
                 changed = apply_to_open_cases(store, setup)
@@ -271,12 +301,16 @@ def _run_lab(args: argparse.Namespace) -> int:
 def _print_lab(library: SiteLibrary, labels: LabelSet) -> None:
     setup = library.active()
     print(f"In use: {setup.describe()}" + (f" ({setup.note})" if setup.note else ""))
-    print(f"Lab labels for this model: {labels.blasts} blasts, {labels.normals} normals "
-          f"from {labels.cases} signed-off cases")
+    print(
+        f"Lab labels for this model: {labels.blasts} blasts, {labels.normals} normals "
+        f"from {labels.cases} signed-off cases"
+    )
     for profile in library.profiles():
-        print(f"  {profile.name} ({profile.created_at}, by {profile.created_by}, model {profile.model_version}): "
-              f"threshold {profile.rule.threshold:.3f}; before: {profile.before.describe()}; "
-              f"after: {profile.after.describe()}")
+        print(
+            f"  {profile.name} ({profile.created_at}, by {profile.created_by}, model {profile.model_version}): "
+            f"threshold {profile.rule.threshold:.3f}; before: {profile.before.describe()}; "
+            f"after: {profile.after.describe()}"
+        )
     for model in library.models():
         print(f"  model {model.key}: {model.label}, threshold {model.card.threshold:.3f}")
 
@@ -321,8 +355,15 @@ def _csv_rows(store: CaseStore, case_id: int, images: Sequence[Path]) -> list[tu
             message = record.message if record.status == "error" else record.message or "no cell found"
             rows.append((record.path, "", "", "", "", "", "", "", record.status, message))
         rows.extend(
-            (record.path, cell.index, *cell.box, f"{cell.probability:.4f}", FLAGGED_VALUES[cell.call], "ok",
-             record.message)
+            (
+                record.path,
+                cell.index,
+                *cell.box,
+                f"{cell.probability:.4f}",
+                FLAGGED_VALUES[cell.call],
+                "ok",
+                record.message,
+            )
             for cell in cells
         )
     return rows

@@ -37,7 +37,7 @@ STAGES = ("read + decode", "find cells", "model input", "canvas PNG", "store wri
 def cnmc_cells(count: int) -> list[Path]:
     """`count` C-NMC cells in a fixed order, blasts and normal cells alternating."""
     blasts, normal = sorted((CNMC / "all").glob("*.webp")), sorted((CNMC / "hem").glob("*.webp"))
-    mixed = [path for pair in zip(blasts, normal, strict=False) for path in pair] + blasts[len(normal):]
+    mixed = [path for pair in zip(blasts, normal, strict=False) for path in pair] + blasts[len(normal) :]
     if count > len(mixed):
         raise SystemExit(f"only {len(mixed)} C-NMC cells in {CNMC}")
     return mixed[:count]
@@ -64,8 +64,10 @@ def median_and_spread(values: list[float]) -> str:
 def run_pipeline(classifier: Classifier, paths: list[Path]) -> tuple[float, int]:
     """Seconds `classify_case` (desktop app's cell finder) takes for `paths` into a new case of
     a fresh temporary store, and the number of cells it stored."""
-    with tempfile.TemporaryDirectory(prefix="blastscan-bench-") as folder, \
-            CaseStore(Path(folder) / "cases.sqlite3") as store:
+    with (
+        tempfile.TemporaryDirectory(prefix="blastscan-bench-") as folder,
+        CaseStore(Path(folder) / "cases.sqlite3") as store,
+    ):
         case = store.create_case("bench")
         seconds = timed(classify_case, store, case.id, paths, classifier, find_cells)
         return seconds, store.summary(case.id).cells
@@ -75,7 +77,7 @@ def model_only(classifier: Classifier, inputs: np.ndarray) -> None:
     """Predict model inputs held in memory, in the pipeline's groups of `cells_per_batch` cells."""
     step = classifier.cells_per_batch
     for start in range(0, len(inputs), step):
-        classifier.predict(inputs[start:start + step])
+        classifier.predict(inputs[start : start + step])
 
 
 def stage_costs(classifier: Classifier, paths: list[Path]) -> tuple[dict[str, float], int]:
@@ -90,8 +92,10 @@ def stage_costs(classifier: Classifier, paths: list[Path]) -> tuple[dict[str, fl
         totals[name] += time.perf_counter() - start
 
     inputs = []
-    with tempfile.TemporaryDirectory(prefix="blastscan-bench-") as folder, \
-            CaseStore(Path(folder) / "cases.sqlite3") as store:
+    with (
+        tempfile.TemporaryDirectory(prefix="blastscan-bench-") as folder,
+        CaseStore(Path(folder) / "cases.sqlite3") as store,
+    ):
         case_id = store.create_case("bench").id
         for path in paths:
             with stage("read + decode"):
@@ -102,11 +106,21 @@ def stage_costs(classifier: Classifier, paths: list[Path]) -> tuple[dict[str, fl
                 inputs += [classifier.prepare(cell.canvas) for cell in cells]
             with stage("canvas PNG"):
                 pngs = [_png(cell.canvas) for cell in cells]
-            new = [NewCell(cell.box, cell.touches_border, png, 0.0, 0.5, "uncertain")
-                   for cell, png in zip(cells, pngs, strict=True)]
+            new = [
+                NewCell(cell.box, cell.touches_border, png, 0.0, 0.5, "uncertain")
+                for cell, png in zip(cells, pngs, strict=True)
+            ]
             with stage("store write"):
-                store.add_image_result(case_id, path, width=image.width, height=image.height, cells=new,
-                                       model_version=classifier.version, message="", cell_finder="find_cells")
+                store.add_image_result(
+                    case_id,
+                    path,
+                    width=image.width,
+                    height=image.height,
+                    cells=new,
+                    model_version=classifier.version,
+                    message="",
+                    cell_finder="find_cells",
+                )
     if inputs:
         with stage("model"):
             model_only(classifier, np.stack(inputs))

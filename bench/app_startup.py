@@ -55,8 +55,12 @@ def child(case_id: int | None) -> None:
         seen = False
 
         def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-            if (not self.seen and event.type() == QEvent.Type.Paint and watched.isWidgetType()
-                    and isinstance(watched.window(), QMainWindow)):
+            if (
+                not self.seen
+                and event.type() == QEvent.Type.Paint
+                and watched.isWidgetType()
+                and isinstance(watched.window(), QMainWindow)
+            ):
                 self.seen = True
                 QTimer.singleShot(0, lambda: painted(watched.window()))
             return False
@@ -99,9 +103,14 @@ def gallery_figures(app, window) -> dict:
         gui_cpu.append(time.thread_time() - start_cpu)
         decoded.append(len(thumbnails) - cached)
     viewport = gallery.viewport().size()
-    return {"rows": window.model.rowCount(), "viewport": [viewport.width(), viewport.height()],
-            "scroll_seconds": scroll, "filled_seconds": filled, "gui_cpu_seconds": gui_cpu,
-            "thumbnails_per_page": decoded}
+    return {
+        "rows": window.model.rowCount(),
+        "viewport": [viewport.width(), viewport.height()],
+        "scroll_seconds": scroll,
+        "filled_seconds": filled,
+        "gui_cpu_seconds": gui_cpu,
+        "thumbnails_per_page": decoded,
+    }
 
 
 def memory() -> dict[str, float]:
@@ -112,19 +121,26 @@ def memory() -> dict[str, float]:
 
 def launch(folder: Path, case_id: int | None) -> tuple[float, dict]:
     """Start the app in a child process; seconds to its first paint, and its other figures."""
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(folder / "config"),
-               BLASTSCAN_DATA_DIR=str(folder / "data"))
+    env = dict(
+        os.environ,
+        QT_QPA_PLATFORM="offscreen",
+        XDG_CONFIG_HOME=str(folder / "config"),
+        BLASTSCAN_DATA_DIR=str(folder / "data"),
+    )
     command = [sys.executable, __file__, "--child", "" if case_id is None else str(case_id)]
     start = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as errors, \
-            subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=errors, text=True) as process:
+    with (
+        tempfile.TemporaryFile("w+") as errors,
+        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=errors, text=True) as process,
+    ):
         first = process.stdout.readline()
         seconds = time.perf_counter() - start
         rest = process.stdout.read()
         if first.strip() != "painted" or process.wait() != 0:
             errors.seek(0)
-            raise SystemExit(f"the app did not start as expected (exit {process.returncode}):\n"
-                             f"{first}{rest}{errors.read()}")
+            raise SystemExit(
+                f"the app did not start as expected (exit {process.returncode}):\n{first}{rest}{errors.read()}"
+            )
     return seconds, json.loads(rest)
 
 
@@ -150,8 +166,14 @@ def build_case(folder: Path, cells: int, distinct: int) -> int:
             link = links / f"cell_{n:05d}.webp"
             link.symlink_to(crops[n % len(crops)])
             store.add_image_result(
-                case.id, link, width=450, height=450, model_version=classifier.version, cell_finder="find_cells",
-                cells=[NewCell(cell.box, False, png, cell.logit, cell.probability, cell.call)])
+                case.id,
+                link,
+                width=450,
+                height=450,
+                model_version=classifier.version,
+                cell_finder="find_cells",
+                cells=[NewCell(cell.box, False, png, cell.logit, cell.probability, cell.call)],
+            )
         return case.id
 
 
@@ -176,13 +198,19 @@ def main() -> None:
     figures = [figure for _, figure in runs]
     per_page = statistics.median(n for figure in figures for n in figure["thumbnails_per_page"])
     empty_launches = [seconds for seconds, _ in empty]
-    print(f"launch to first painted window, empty store: {statistics.median(empty_launches):.2f} s "
-          f"(min {min(empty_launches):.2f}, max {max(empty_launches):.2f}, {len(empty)} launches); "
-          f"peak RSS {statistics.median(f['peak_mib'] for _, f in empty):.0f} MiB")
-    print(f"launch to first painted window, reopening the {figures[0]['rows']}-cell case: "
-          f"{statistics.median(launches):.2f} s (min {min(launches):.2f}, max {max(launches):.2f})")
-    print(f"one page of the gallery ({figures[0]['viewport'][0]}x{figures[0]['viewport'][1]} px viewport, "
-          f"{per_page:.0f} new thumbnails a page, {PAGES * len(figures)} pages), median and max:")
+    print(
+        f"launch to first painted window, empty store: {statistics.median(empty_launches):.2f} s "
+        f"(min {min(empty_launches):.2f}, max {max(empty_launches):.2f}, {len(empty)} launches); "
+        f"peak RSS {statistics.median(f['peak_mib'] for _, f in empty):.0f} MiB"
+    )
+    print(
+        f"launch to first painted window, reopening the {figures[0]['rows']}-cell case: "
+        f"{statistics.median(launches):.2f} s (min {min(launches):.2f}, max {max(launches):.2f})"
+    )
+    print(
+        f"one page of the gallery ({figures[0]['viewport'][0]}x{figures[0]['viewport'][1]} px viewport, "
+        f"{per_page:.0f} new thumbnails a page, {PAGES * len(figures)} pages), median and max:"
+    )
     for key, name in (("scroll_seconds", "scroll"), ("filled_seconds", "filled"), ("gui_cpu_seconds", "GUI CPU")):
         pages = [seconds for figure in figures for seconds in figure[key]]
         print(f"  {name:8s} {1000 * statistics.median(pages):5.0f} ms, max {1000 * max(pages):.0f} ms")

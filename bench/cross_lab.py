@@ -22,11 +22,11 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from _common import DATA, REPO, Classifier, CaseStore, classify_case, find_cells
+from _common import DATA, REPO, CaseStore, Classifier, classify_case, find_cells
 
 from app.core.decision import auroc
 from app.core.discovery import discover_images
-from training.labs import LABS, label_and_group, lab_by_name
+from training.labs import LABS, lab_by_name, label_and_group
 
 DEMO = REPO / "resources" / "samples" / "demo_case"
 
@@ -57,8 +57,10 @@ def cases_of_normal_labs(card: dict, per_case: int) -> dict[str, list]:
         if not lab.normal_only or trained:
             continue
         paths = [p for folder in lab.folders for p in discover_images([DATA / folder])]
-        sets[lab.name] = [(f"{lab.name}:{i // per_case}", paths[i:i + per_case], [False] * len(paths[i:i + per_case]))
-                          for i in range(0, len(paths), per_case)]
+        sets[lab.name] = [
+            (f"{lab.name}:{i // per_case}", paths[i : i + per_case], [False] * len(paths[i : i + per_case]))
+            for i in range(0, len(paths), per_case)
+        ]
     return sets
 
 
@@ -75,8 +77,12 @@ def run_set(classifier: Classifier, cases: list, store: CaseStore) -> dict:
             flagged.append(cell.call == "flagged")
             review.append(cell.call in ("flagged", "uncertain"))
     labels, flagged, review = np.array(labels, bool), np.array(flagged), np.array(review)
-    row = {"cases": len(cases), "cells": int(len(labels)), "blasts": int(labels.sum()),
-           "unfamiliar_cases": round(float(np.mean(unfamiliar)), 3)}
+    row = {
+        "cases": len(cases),
+        "cells": len(labels),
+        "blasts": int(labels.sum()),
+        "unfamiliar_cases": round(float(np.mean(unfamiliar)), 3),
+    }
     if labels.any() and not labels.all():
         row["auroc"] = round(auroc(labels, np.array(logits)), 3)
     if labels.any():
@@ -112,20 +118,24 @@ def main() -> None:
     args = parser.parse_args()
     classifier = Classifier(args.model)
     card = classifier.card.raw
-    print(f"model {classifier.version}, threshold {classifier.rule.threshold:.3f}, "
-          f"band from {classifier.rule.uncertain_low:.3f}, TTA {classifier.tta}")
+    print(
+        f"model {classifier.version}, threshold {classifier.rule.threshold:.3f}, "
+        f"band from {classifier.rule.uncertain_low:.3f}, TTA {classifier.tta}"
+    )
     sets = {**cases_of_held_out_groups(card), **cases_of_normal_labs(card, args.cells_per_case)}
     results = {}
-    with tempfile.TemporaryDirectory(prefix="blastscan-crosslab-") as folder:
-        with CaseStore(Path(folder) / "cases.sqlite3") as store:
-            sets["demo"] = [("demo", discover_images([DEMO]), [p.name.endswith("_all.bmp") for p in
-                                                             discover_images([DEMO])])]
-            shifted = discover_images([shifted_demo(Path(folder))])
-            sets["demo_hue_shifted_magnified"] = [("shifted", shifted, [p.name.endswith("_all.bmp") for p in shifted])]
-            for name, cases in sets.items():
-                results[name] = run_set(classifier, cases, store)
-                print(f"{name:28s} {_kind(name, card):30s} "
-                      + json.dumps(results[name]), flush=True)
+    with (
+        tempfile.TemporaryDirectory(prefix="blastscan-crosslab-") as folder,
+        CaseStore(Path(folder) / "cases.sqlite3") as store,
+    ):
+        sets["demo"] = [
+            ("demo", discover_images([DEMO]), [p.name.endswith("_all.bmp") for p in discover_images([DEMO])])
+        ]
+        shifted = discover_images([shifted_demo(Path(folder))])
+        sets["demo_hue_shifted_magnified"] = [("shifted", shifted, [p.name.endswith("_all.bmp") for p in shifted])]
+        for name, cases in sets.items():
+            results[name] = run_set(classifier, cases, store)
+            print(f"{name:28s} {_kind(name, card):30s} " + json.dumps(results[name]), flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 

@@ -39,7 +39,7 @@ from scipy import ndimage as ndi
 from skimage import measure, segmentation
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app.core.segmentation import detect  # noqa: E402
+from app.core.segmentation import detect
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "fields_taleqani"
 CLASSES = ("Benign", "Early", "Pre", "Pro")
@@ -58,8 +58,11 @@ def reference_cells(segmented: np.ndarray, min_green: float = REF_MIN_GREEN) -> 
     for region in measure.regionprops(labels):
         cut = labels[region.slice] == region.label
         kept = cut & nonblack[region.slice]
-        if (region.area < REF_MIN_AREA or kept.sum() < 0.5 * region.area
-                or np.median(segmented[region.slice][kept][:, 1]) < min_green):
+        if (
+            region.area < REF_MIN_AREA
+            or kept.sum() < 0.5 * region.area
+            or np.median(segmented[region.slice][kept][:, 1]) < min_green
+        ):
             labels[region.slice][cut] = 0
     return without_scale_bar(measure.label(labels > 0))
 
@@ -79,7 +82,7 @@ def match(detected: np.ndarray, reference: np.ndarray) -> tuple[int, int, int]:
     centred = 0
     for det in measure.regionprops(detected):
         det_mask = detected == det.label
-        row, col = (int(round(v)) for v in det.centroid)
+        row, col = (round(v) for v in det.centroid)
         inside = reference[row, col]
         centred += int(inside > 0)
         for ref in np.unique(reference[det_mask | (reference == inside)]):
@@ -100,8 +103,12 @@ def match(detected: np.ndarray, reference: np.ndarray) -> tuple[int, int, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--show", type=int, default=0, help="list the N worst images")
-    parser.add_argument("--ref-green", type=float, default=REF_MIN_GREEN,
-                        help="reference components need this median green (noise is dark magenta)")
+    parser.add_argument(
+        "--ref-green",
+        type=float,
+        default=REF_MIN_GREEN,
+        help="reference components need this median green (noise is dark magenta)",
+    )
     args = parser.parse_args()
     # per class: one-to-one matches, reference cells found, detections centred in the reference,
     # reference cells, detections, images scored, images with empty reference, images with a
@@ -128,19 +135,25 @@ def main() -> None:
             score = 2 * one_to_one - n_ref - n_det
             per_image.append((score, f"{name}/{path.name}", one_to_one, n_ref, n_det))
         totals[name] = counts
-    print("class    strict recall / precision      lenient recall / precision     "
-          "scored  empty-ref  fields with a detection")
+    print(
+        "class    strict recall / precision      lenient recall / precision     "
+        "scored  empty-ref  fields with a detection"
+    )
     scored = [totals[name] for name in SCORED]
     for name, c in [*totals.items(), ("all", sum(scored))]:
         if name not in (*SCORED, "all"):
-            print(f"{name:7s}  (reference unusable: not scored)  {c[8]} detections in {c[5] + c[6]} fields,"
-                  f" fields with a detection {c[7]}/{c[5] + c[6]}")
+            print(
+                f"{name:7s}  (reference unusable: not scored)  {c[8]} detections in {c[5] + c[6]} fields,"
+                f" fields with a detection {c[7]}/{c[5] + c[6]}"
+            )
             continue
-        print(f"{name:7s}  {c[0] / max(1, c[3]):.3f} ({c[0]}/{c[3]}) / "
-              f"{c[0] / max(1, c[4]):.3f} ({c[0]}/{c[4]})"
-              f"  {c[1] / max(1, c[3]):.3f} / {c[2] / max(1, c[4]):.3f}"
-              f"  {c[5]:4d}  {c[6]:4d}  {c[7]}/{c[5] + c[6]}")
-    for _, image, one_to_one, n_ref, n_det in sorted(per_image)[:args.show]:
+        print(
+            f"{name:7s}  {c[0] / max(1, c[3]):.3f} ({c[0]}/{c[3]}) / "
+            f"{c[0] / max(1, c[4]):.3f} ({c[0]}/{c[4]})"
+            f"  {c[1] / max(1, c[3]):.3f} / {c[2] / max(1, c[4]):.3f}"
+            f"  {c[5]:4d}  {c[6]:4d}  {c[7]}/{c[5] + c[6]}"
+        )
+    for _, image, one_to_one, n_ref, n_det in sorted(per_image)[: args.show]:
         print(f"  {image}: matched {one_to_one}, reference {n_ref}, detected {n_det}")
 
 

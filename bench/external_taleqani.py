@@ -17,8 +17,8 @@ import statistics
 from pathlib import Path
 
 import numpy as np
-
 from _common import FIELDS
+
 from app.core.classifier import Classifier
 from app.core.loading import load_image
 from app.core.segmentation import find_cells
@@ -47,11 +47,15 @@ def main() -> None:
             field_max.append(max(probabilities))
             field_share.append(shares[-1])
             field_blast.append(folder.name != "Benign")
-        print(f"{folder.name:7s} fields {len(shares):3d}  cells {cells:5d}  flagged {flagged / max(cells, 1):6.1%}"
-              f"  median flagged share per field {statistics.median(shares):.2f}")
+        print(
+            f"{folder.name:7s} fields {len(shares):3d}  cells {cells:5d}  flagged {flagged / max(cells, 1):6.1%}"
+            f"  median flagged share per field {statistics.median(shares):.2f}"
+        )
     labels = np.array(field_blast)
-    print(f"per-field AUROC, Benign vs B-ALL: highest cell probability "
-          f"{auroc(labels, np.array(field_max)):.3f}, flagged share {auroc(labels, np.array(field_share)):.3f}")
+    print(
+        f"per-field AUROC, Benign vs B-ALL: highest cell probability "
+        f"{auroc(labels, np.array(field_max)):.3f}, flagged share {auroc(labels, np.array(field_share)):.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -50,10 +50,14 @@ def main() -> None:
             seconds, cells = run_pipeline(classifier, paths)
             per_field.append(seconds / len(paths))
         costs, _ = stage_costs(classifier, paths)
-    print(f"{len(paths)} fields of 2592x1944 (JPEG), {cells} cells found "
-          f"({cells / len(paths):.1f} per field), TTA {'on' if classifier.tta else 'off'}")
-    print(f"pipeline: {median_and_spread(per_field)} s per field, "
-          f"{statistics.median(per_field) * len(paths) / max(cells, 1):.3f} s per cell")
+    print(
+        f"{len(paths)} fields of 2592x1944 (JPEG), {cells} cells found "
+        f"({cells / len(paths):.1f} per field), TTA {'on' if classifier.tta else 'off'}"
+    )
+    print(
+        f"pipeline: {median_and_spread(per_field)} s per field, "
+        f"{statistics.median(per_field) * len(paths) / max(cells, 1):.3f} s per cell"
+    )
     print("per field, stages run serially (ms):")
     for name, ms in costs.items():
         print(f"  {name:14s} {ms:8.1f}")

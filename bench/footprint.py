@@ -48,8 +48,9 @@ def app_only_venv() -> None:
         archive = subprocess.run(["git", "-C", str(REPO), "archive", "HEAD"], capture_output=True, check=True)
         subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        install = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(source)],
-                                 capture_output=True, text=True)
+        install = subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "-q", str(source)], capture_output=True, text=True
+        )
         if install.returncode != 0:
             raise SystemExit(f"pip install failed:\n{install.stdout}{install.stderr}")
         site = next(venv.glob("lib/python*/site-packages"))
@@ -73,21 +74,31 @@ def bundle() -> None:
 def model() -> None:
     models = REPO / "models"
     loaded = [models / "blast_classifier.tflite", models / "model_card.json"]
-    print("model: " + ", ".join(f"{path.name} {path.stat().st_size / 2**20:.1f} MiB" for path in loaded)
-          + f"; models/ folder {mib(du_kib(models))}")
+    print(
+        "model: "
+        + ", ".join(f"{path.name} {path.stat().st_size / 2**20:.1f} MiB" for path in loaded)
+        + f"; models/ folder {mib(du_kib(models))}"
+    )
 
 
 def import_times(repeats: int) -> None:
     """Sum of -X importtime self times of the app's modules, median of `repeats` runs."""
     runs = []
     for _ in range(repeats + 1):
-        result = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {APP_MODULES}"],
-                                capture_output=True, text=True, check=True, cwd=REPO)
+        result = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", f"import {APP_MODULES}"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=REPO,
+        )
         runs.append(parse_importtime(result.stderr))
     runs = runs[1:]
     totals = [sum(self_us for self_us, _ in run.values()) / 1e6 for run in runs]
-    print(f"import {APP_MODULES}: {statistics.median(totals):.2f} s "
-          f"(sum of self times, min {min(totals):.2f}, max {max(totals):.2f}, {repeats} runs); by package:")
+    print(
+        f"import {APP_MODULES}: {statistics.median(totals):.2f} s "
+        f"(sum of self times, min {min(totals):.2f}, max {max(totals):.2f}, {repeats} runs); by package:"
+    )
     packages: dict[str, list[float]] = defaultdict(list)
     for run in runs:
         tops = defaultdict(float)
@@ -104,29 +115,43 @@ def parse_importtime(stderr: str) -> dict[str, tuple[int, int]]:
     modules = {}
     for line in stderr.splitlines():
         if line.startswith("import time:") and "|" in line and "self [us]" not in line:
-            self_us, cumulative_us, name = (part.strip() for part in line[len("import time:"):].split("|"))
+            self_us, cumulative_us, name = (part.strip() for part in line[len("import time:") :].split("|"))
             modules[name] = (int(self_us), int(cumulative_us))
     return modules
 
 
 def forbidden_imports() -> None:
     """Import every module of `app` in one process; report any of FORBIDDEN in sys.modules."""
-    code = ("import pkgutil, importlib, sys, app\n"
-            "names = [m.name for m in pkgutil.walk_packages(app.__path__, 'app.') if m.name != 'app.__main__']\n"
-            "for name in names: importlib.import_module(name)\n"
-            f"print(len(names), sorted(m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r}))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO,
-                            env={"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin"})
+    code = (
+        "import pkgutil, importlib, sys, app\n"
+        "names = [m.name for m in pkgutil.walk_packages(app.__path__, 'app.') if m.name != 'app.__main__']\n"
+        "for name in names: importlib.import_module(name)\n"
+        f"print(len(names), sorted(m for m in sys.modules if m.split('.')[0] in {FORBIDDEN!r}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+        env={"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin"},
+    )
     count, found = result.stdout.strip().split(" ", 1)
-    print(f"all {count} app modules imported: {'none of ' + ', '.join(FORBIDDEN) if found == '[]' else found} "
-          f"in sys.modules")
+    print(
+        f"all {count} app modules imported: {'none of ' + ', '.join(FORBIDDEN) if found == '[]' else found} "
+        f"in sys.modules"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="import-time runs (median reported)")
-    parser.add_argument("--venv", action=argparse.BooleanOptionalAction, default=True,
-                        help="build the app-only venv (a minute or more; needs the package indexes)")
+    parser.add_argument(
+        "--venv",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="build the app-only venv (a minute or more; needs the package indexes)",
+    )
     args = parser.parse_args()
     if args.venv:
         app_only_venv()

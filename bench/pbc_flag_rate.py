@@ -21,8 +21,8 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app.core.classifier import Classifier  # noqa: E402
-from app.core.segmentation import find_cells, nearest_to_centre  # noqa: E402
+from app.core.classifier import Classifier
+from app.core.segmentation import find_cells, nearest_to_centre
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pbc_normal_other"
 
@@ -54,12 +54,16 @@ def main() -> None:
             any_flagged += any(p.probability >= threshold for p in predictions)
         n = len(paths)
         totals += (n, no_cell, flagged, any_flagged)
-        print(f"{folder.name:12s}  {n:6d}  {no_cell:7d}  {flagged:4d} ({flagged / n:6.1%})  "
-              f"{any_flagged:4d} ({any_flagged / n:6.1%})  {n_cells / n:11.2f}  "
-              f"{np.median(probabilities) if probabilities else float('nan'):11.3f}")
+        print(
+            f"{folder.name:12s}  {n:6d}  {no_cell:7d}  {flagged:4d} ({flagged / n:6.1%})  "
+            f"{any_flagged:4d} ({any_flagged / n:6.1%})  {n_cells / n:11.2f}  "
+            f"{np.median(probabilities) if probabilities else float('nan'):11.3f}"
+        )
     n, no_cell, flagged, any_flagged = totals
-    print(f"{'all':12s}  {n:6d}  {no_cell:7d}  {flagged:4d} ({flagged / n:6.1%})  "
-          f"{any_flagged:4d} ({any_flagged / n:6.1%})")
+    print(
+        f"{'all':12s}  {n:6d}  {no_cell:7d}  {flagged:4d} ({flagged / n:6.1%})  "
+        f"{any_flagged:4d} ({any_flagged / n:6.1%})"
+    )
 
 
 if __name__ == "__main__":

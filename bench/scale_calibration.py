@@ -20,7 +20,7 @@ from PIL import Image
 from skimage import measure
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app.core.segmentation import CANVAS_RBC_PX, detect  # noqa: E402
+from app.core.segmentation import CANVAS_RBC_PX, detect
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "fields_taleqani" / "Original"
 CNMC_MEDIAN = {"Benign": 176.0, "blast": 216.0}
@@ -48,17 +48,23 @@ def main() -> None:
         if name != "Benign":
             blast.append(cells)
         p5, p50, p95 = np.percentile(cells, [5, 50, 95])
-        print(f"{name:7s} {len(cells):4d} cells: {p50:.2f} red-cell diameters (5-95% {p5:.2f}-{p95:.2f}); "
-              f"red cell {np.median(rulers):.1f} px "
-              f"(5-95% {np.percentile(rulers, 5):.1f}-{np.percentile(rulers, 95):.1f}); "
-              f"on the canvas: median {p50 * CANVAS_RBC_PX:.0f} px")
+        print(
+            f"{name:7s} {len(cells):4d} cells: {p50:.2f} red-cell diameters (5-95% {p5:.2f}-{p95:.2f}); "
+            f"red cell {np.median(rulers):.1f} px "
+            f"(5-95% {np.percentile(rulers, 5):.1f}-{np.percentile(rulers, 95):.1f}); "
+            f"on the canvas: median {p50 * CANVAS_RBC_PX:.0f} px"
+        )
         if name == "Benign":
-            print(f"        -> CANVAS_RBC_PX >= {CNMC_MEDIAN['Benign'] / p50:.0f} "
-                  "(C-NMC normal median 176 px; a lower bound)")
+            print(
+                f"        -> CANVAS_RBC_PX >= {CNMC_MEDIAN['Benign'] / p50:.0f} "
+                "(C-NMC normal median 176 px; a lower bound)"
+            )
     blast_median = np.median(np.concatenate(blast))
-    print(f"blast fields: median {blast_median:.2f} -> "
-          f"CANVAS_RBC_PX = {CNMC_MEDIAN['blast'] / blast_median:.0f} "
-          f"(C-NMC blast median 216 px); in use: {CANVAS_RBC_PX:.0f}")
+    print(
+        f"blast fields: median {blast_median:.2f} -> "
+        f"CANVAS_RBC_PX = {CNMC_MEDIAN['blast'] / blast_median:.0f} "
+        f"(C-NMC blast median 216 px); in use: {CANVAS_RBC_PX:.0f}"
+    )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app.core.segmentation import detect, find_cells  # noqa: E402
+from app.core.segmentation import detect, find_cells
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "fields_taleqani" / "Original"
 FIELDS = ("Pre/WBC-Malignant-Pre-468.jpg", "Benign/WBC-Benign-020.jpg")
@@ -47,11 +47,13 @@ def main() -> None:
             find_cells(rgb)
             times.append(time.perf_counter() - start)
         detection = detect(rgb)
-        print(f"{name} as {rgb.shape[1]}x{rgb.shape[0]}: {len(cells)} cells, "
-              f"red cell {detection.rbc_diameter:.0f} px, "
-              f"working copy {detection.labels.shape[1]}x{detection.labels.shape[0]}: "
-              f"median {statistics.median(times):.3f} s/field (min {min(times):.3f}, max {max(times):.3f}, "
-              f"{args.repeats} runs)")
+        print(
+            f"{name} as {rgb.shape[1]}x{rgb.shape[0]}: {len(cells)} cells, "
+            f"red cell {detection.rbc_diameter:.0f} px, "
+            f"working copy {detection.labels.shape[1]}x{detection.labels.shape[0]}: "
+            f"median {statistics.median(times):.3f} s/field (min {min(times):.3f}, max {max(times):.3f}, "
+            f"{args.repeats} runs)"
+        )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from _common import DATA, REPO, Classifier, find_cells
 from app.core.recalibration import LabelSet, RecalibrationRefused, estimate, recalibrate
 
 sys.path.insert(0, str(REPO / "tests"))
-from simulated_lab import is_blast_patient, lab_patients, other_lab_look  # noqa: E402
+from simulated_lab import is_blast_patient, lab_patients, other_lab_look
 
 
 def lab_logits(classifier: Classifier, cells_per_patient: int) -> LabelSet:
@@ -40,8 +40,10 @@ def lab_logits(classifier: Classifier, cells_per_patient: int) -> LabelSet:
     cases, logits, blasts = [], [], []
     for number, patient in enumerate(patients):
         files = [row["file"] for row in rows if row["patient"] == patient][:cells_per_patient]
-        canvases = [find_cells(other_lab_look(np.asarray(Image.open(DATA / "cnmc" / f).convert("RGB"))))[0].canvas
-                    for f in files]
+        canvases = [
+            find_cells(other_lab_look(np.asarray(Image.open(DATA / "cnmc" / f).convert("RGB"))))[0].canvas
+            for f in files
+        ]
         logits += [p.logit for p in classifier.classify(canvases)]
         cases += [number] * len(files)
         blasts += [is_blast_patient(patient)] * len(files)
@@ -56,8 +58,10 @@ def main() -> None:
     args = parser.parse_args()
     classifier = Classifier(tta=False)
     labels = lab_logits(classifier, args.cells_per_patient)
-    print(f"simulated lab: {labels.blasts} blasts, {labels.normals} normals, {labels.cases} cases; "
-          f"model {classifier.version}, no TTA")
+    print(
+        f"simulated lab: {labels.blasts} blasts, {labels.normals} normals, {labels.cases} cases; "
+        f"model {classifier.version}, no TTA"
+    )
     held_recall, held_spec, card_recall, inside_recall, inside_spec, overlaps, warned = [], [], [], 0, 0, 0, 0
     for split in range(args.splits):
         rng = np.random.default_rng(split)
@@ -76,27 +80,37 @@ def main() -> None:
         card_flagged = classifier.rule.probabilities(other.logits) >= classifier.rule.threshold
         held = estimate(other, flagged)
         recall, spec = held.recall, held.specificity
-        overlaps += all(mine[0] <= theirs[1] and theirs[0] <= mine[1] for mine, theirs in (
-            (held.recall_interval, result.after.recall_interval),
-            (held.specificity_interval, result.after.specificity_interval)))
+        overlaps += all(
+            mine[0] <= theirs[1] and theirs[0] <= mine[1]
+            for mine, theirs in (
+                (held.recall_interval, result.after.recall_interval),
+                (held.specificity_interval, result.after.specificity_interval),
+            )
+        )
         warned += bool(result.warnings)
         held_recall.append(recall)
         held_spec.append(spec)
         card_recall.append(card_flagged[other.is_blast].mean())
         inside_recall += result.after.recall_interval[0] <= recall <= result.after.recall_interval[1]
         inside_spec += result.after.specificity_interval[0] <= spec <= result.after.specificity_interval[1]
-        print(f"split {split:2d}: fitted on {result.after.blasts}+{result.after.normals} cells of "
-              f"{result.after.cases} cases | app shows before: {result.before.describe()} | after: "
-              f"{result.after.describe()} | held out: card recall {card_recall[-1]:.2f}, profile recall "
-              f"{recall:.2f}, specificity {spec:.2f}")
+        print(
+            f"split {split:2d}: fitted on {result.after.blasts}+{result.after.normals} cells of "
+            f"{result.after.cases} cases | app shows before: {result.before.describe()} | after: "
+            f"{result.after.describe()} | held out: card recall {card_recall[-1]:.2f}, profile recall "
+            f"{recall:.2f}, specificity {spec:.2f}"
+        )
     done = len(held_recall)
-    print(f"\n{done} splits. Held-out recall: card {statistics.median(card_recall):.2f} "
-          f"(median; {min(card_recall):.2f}-{max(card_recall):.2f}), site profile "
-          f"{statistics.median(held_recall):.2f} ({min(held_recall):.2f}-{max(held_recall):.2f}); "
-          f"specificity {statistics.median(held_spec):.2f} ({min(held_spec):.2f}-{max(held_spec):.2f}).")
-    print(f"Held-out figure inside the interval the app showed: recall {inside_recall}/{done}, "
-          f"specificity {inside_spec}/{done}; held-out intervals overlapping it (both): {overlaps}/{done}; "
-          f"profiles that came with a warning: {warned}/{done}.")
+    print(
+        f"\n{done} splits. Held-out recall: card {statistics.median(card_recall):.2f} "
+        f"(median; {min(card_recall):.2f}-{max(card_recall):.2f}), site profile "
+        f"{statistics.median(held_recall):.2f} ({min(held_recall):.2f}-{max(held_recall):.2f}); "
+        f"specificity {statistics.median(held_spec):.2f} ({min(held_spec):.2f}-{max(held_spec):.2f})."
+    )
+    print(
+        f"Held-out figure inside the interval the app showed: recall {inside_recall}/{done}, "
+        f"specificity {inside_spec}/{done}; held-out intervals overlapping it (both): {overlaps}/{done}; "
+        f"profiles that came with a warning: {warned}/{done}."
+    )
 
 
 if __name__ == "__main__":

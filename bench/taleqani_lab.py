@@ -23,14 +23,14 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from _common import FIELDS
+from detection_taleqani import CLASSES, reference_cells
 from PIL import Image
 
-from _common import FIELDS
 from app.core.classifier import Classifier
 from app.core.pipeline import classify_case
 from app.core.segmentation import cell_finder
 from app.core.store import CaseStore
-from detection_taleqani import CLASSES, reference_cells
 
 SEGMENTED = FIELDS.parent / "Segmented"
 REVIEWER = "taleqani truth"
@@ -44,7 +44,8 @@ def label_cells(store: CaseStore, case_id: int, is_blast: bool) -> int:
         path = Path(cell.image_path)
         if path not in references:
             references[path] = reference_cells(
-                np.asarray(Image.open(SEGMENTED / path.parent.name / path.name).convert("RGB")))
+                np.asarray(Image.open(SEGMENTED / path.parent.name / path.name).convert("RGB"))
+            )
         x, y, width, height = cell.box
         if references[path][int(y + height / 2), int(x + width / 2)] > 0:
             store.set_decision(cell.id, "blast" if is_blast else "normal", REVIEWER)
@@ -69,15 +70,18 @@ def main() -> None:
                 if store.find_case(case_name) is not None:
                     continue
                 case = store.create_case(case_name)
-                run = classify_case(store, case.id, fields[start:start + args.fields_per_case],
-                                    classifier, cell_finder(None))
+                run = classify_case(
+                    store, case.id, fields[start : start + args.fields_per_case], classifier, cell_finder(None)
+                )
                 labelled = label_cells(store, case.id, is_blast=name != "Benign")
                 store.sign_off(case.id, REVIEWER)
                 print(f"{case_name}: {run.cells} cells, {labelled} labelled", flush=True)
         labels = store.lab_labels()
         blasts = sum(label.is_blast for label in labels)
-        print(f"{len(labels)} labels: {blasts} blast, {len(labels) - blasts} normal, "
-              f"{len({label.case_id for label in labels})} cases")
+        print(
+            f"{len(labels)} labels: {blasts} blast, {len(labels) - blasts} normal, "
+            f"{len({label.case_id for label in labels})} cases"
+        )
 
 
 if __name__ == "__main__":

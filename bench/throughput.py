@@ -26,7 +26,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from _common import (
     Classifier,
     cnmc_cells,
@@ -39,6 +38,7 @@ from _common import (
     timed,
     warm_page_cache,
 )
+from PIL import Image
 
 
 def as_bmp(paths: list[Path], folder: Path) -> list[Path]:
@@ -58,12 +58,19 @@ def main() -> None:
     parser.add_argument("--tta", choices=("both", "off", "on"), default="both", help="test-time augmentation")
     parser.add_argument("--profile-cells", type=int, default=200, help="cells for the per-stage breakdown (0: none)")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="model threads (limit and pipeline)")
-    parser.add_argument("--format", choices=("webp", "bmp"), default="webp",
-                        help="webp: the shared lossless WebP copy as it is (default, as in earlier runs); "
-                             "bmp: the same pixels as 24-bit BMP, as C-NMC publishes them and a lab gets them")
-    parser.add_argument("--record-card", action="store_true",
-                        help="write the figures at the card's default TTA into the bundled model card "
-                             "(model_card.json 'speed', and MODEL_CARD.md)")
+    parser.add_argument(
+        "--format",
+        choices=("webp", "bmp"),
+        default="webp",
+        help="webp: the shared lossless WebP copy as it is (default, as in earlier runs); "
+        "bmp: the same pixels as 24-bit BMP, as C-NMC publishes them and a lab gets them",
+    )
+    parser.add_argument(
+        "--record-card",
+        action="store_true",
+        help="write the figures at the card's default TTA into the bundled model card "
+        "(model_card.json 'speed', and MODEL_CARD.md)",
+    )
     args = parser.parse_args()
     scratch = tempfile.TemporaryDirectory(prefix="blastscan-bench-bmp-")
     paths = cnmc_cells(args.cells)
@@ -71,11 +78,14 @@ def main() -> None:
         paths = as_bmp(paths, Path(scratch.name))
     warm_page_cache(paths)
     canvases = [find_cells(load_image(path).rgb)[0].canvas for path in paths]
-    print(f"{len(paths)} C-NMC cells as {args.format.upper()}, {os.cpu_count()} CPUs, {args.repeats} runs each: median (min-max)")
+    print(
+        f"{len(paths)} C-NMC cells as {args.format.upper()}, {os.cpu_count()} CPUs, "
+        f"{args.repeats} runs each: median (min-max)"
+    )
     for tta in {"both": (False, True), "off": (False,), "on": (True,)}[args.tta]:
         classifier = Classifier(tta=tta, num_threads=args.threads)
         inputs = np.stack([classifier.prepare(canvas) for canvas in canvases])
-        model_only(classifier, inputs[:classifier.cells_per_batch])  # warm-up
+        model_only(classifier, inputs[: classifier.cells_per_batch])  # warm-up
         limit, pipeline = [], []
         for _ in range(args.repeats):
             limit.append(len(paths) / timed(model_only, classifier, inputs))
@@ -84,16 +94,20 @@ def main() -> None:
                 raise SystemExit(f"the pipeline stored {cells} cells for {len(paths)} images")
             pipeline.append(len(paths) / seconds)
         ratios = ", ".join(f"{p / m:.2f}" for p, m in zip(pipeline, limit, strict=True))
-        print(f"\nTTA {'on (8 views)' if tta else 'off'}: batch {classifier.batch_size} images "
-              f"({classifier.cells_per_batch} cells), {args.threads} model threads")
+        print(
+            f"\nTTA {'on (8 views)' if tta else 'off'}: batch {classifier.batch_size} images "
+            f"({classifier.cells_per_batch} cells), {args.threads} model threads"
+        )
         print(f"  model-only limit  {median_and_spread(limit)} cells/s")
         print(f"  pipeline          {median_and_spread(pipeline)} cells/s")
-        print(f"  ratio             {statistics.median(pipeline) / statistics.median(limit):.2f} "
-              f"(of the medians; run by run {ratios})")
+        print(
+            f"  ratio             {statistics.median(pipeline) / statistics.median(limit):.2f} "
+            f"(of the medians; run by run {ratios})"
+        )
         if args.record_card and tta == Classifier().tta:
             record_in_card(args, tta, statistics.median(limit), statistics.median(pipeline))
         if not tta and args.profile_cells:
-            costs, _ = stage_costs(classifier, paths[:args.profile_cells])
+            costs, _ = stage_costs(classifier, paths[: args.profile_cells])
             print(f"  per cell, stages run serially on {args.profile_cells} cells (ms):")
             for name, ms in costs.items():
                 print(f"    {name:14s} {ms:7.2f}")
@@ -111,16 +125,25 @@ def record_in_card(args, tta: bool, limit: float, pipeline: float) -> None:
     card["speed"] = {
         "command": f"bench/throughput.py --cells {args.cells} --repeats {args.repeats} --tta {'on' if tta else 'off'}",
         "measured": dt.datetime.now(dt.timezone.utc).isoformat(timespec="minutes"),
-        "cpus": os.cpu_count(), "tta": tta, "model_only_limit_cells_per_s": round(limit, 1),
-        "pipeline_cells_per_s": round(pipeline, 1), "ratio": round(pipeline / limit, 3),
+        "cpus": os.cpu_count(),
+        "tta": tta,
+        "model_only_limit_cells_per_s": round(limit, 1),
+        "pipeline_cells_per_s": round(pipeline, 1),
+        "ratio": round(pipeline / limit, 3),
     }
     card_path.write_text(json.dumps(card, indent=2), encoding="utf-8")
-    line = (f"Speed at the default settings (TTA {'on' if tta else 'off'}), `{card['speed']['command']}`, "
-            f"{card['speed']['measured']}, {os.cpu_count()} CPUs: {pipeline:.1f} cells/s end to end, "
-            f"{pipeline / limit:.2f} of the model-only limit ({limit:.1f} cells/s).")
-    lines = [row for row in markdown_path.read_text(encoding="utf-8").splitlines() if not row.startswith("Speed at the default")]
+    line = (
+        f"Speed at the default settings (TTA {'on' if tta else 'off'}), `{card['speed']['command']}`, "
+        f"{card['speed']['measured']}, {os.cpu_count()} CPUs: {pipeline:.1f} cells/s end to end, "
+        f"{pipeline / limit:.2f} of the model-only limit ({limit:.1f} cells/s)."
+    )
+    lines = [
+        row
+        for row in markdown_path.read_text(encoding="utf-8").splitlines()
+        if not row.startswith("Speed at the default")
+    ]
     at = lines.index("## Held-out results (cells never trained on, at the threshold above)")
-    markdown_path.write_text("\n".join(lines[:at] + [line, ""] + lines[at:]) + "\n", encoding="utf-8")
+    markdown_path.write_text("\n".join([*lines[:at], line, "", *lines[at:]]) + "\n", encoding="utf-8")
     print(f"  recorded in {card_path}")
 
 

@@ -32,7 +32,8 @@ def main() -> int:
     argv = sys.argv[1:]
     if os.environ.get("BLASTSCAN_SELF_CHECK"):
         return self_check(argv)
-    from app.cli import COMMANDS, main as cli_main
+    from app.cli import COMMANDS
+    from app.cli import main as cli_main
 
     quit_after = os.environ.get("BLASTSCAN_QUIT_AFTER_MS")
     opens_gui = not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-"))
@@ -50,7 +51,9 @@ def _quit_after(milliseconds: int) -> None:
 
     def quit_now() -> None:
         windows = [
-            f"{type(widget).__name__} {widget.windowTitle()!r}" for widget in app.topLevelWidgets() if widget.isVisible()
+            f"{type(widget).__name__} {widget.windowTitle()!r}"
+            for widget in app.topLevelWidgets()
+            if widget.isVisible()
         ]
         if sys.stderr is not None:  # None in the windowed Windows executable
             print("blastscan: smoke test: visible windows: " + ", ".join(windows), file=sys.stderr, flush=True)
@@ -65,18 +68,18 @@ def self_check(paths: list[str]) -> int:
     import platform
     from importlib import metadata
 
-    from app import __version__
-    from app.core.classifier import Classifier, ClassifierError
-    from app.core.loading import ImageLoadError, load_image
-    from app.core.resources import models_dir, resources_dir
-    from app.core.segmentation import find_cells
-
     import numpy
     import PIL
     import PySide6
     import scipy
     import skimage
     from PySide6.QtCore import qVersion
+
+    from app import __version__
+    from app.core.classifier import Classifier, ClassifierError
+    from app.core.loading import ImageLoadError, load_image
+    from app.core.resources import models_dir, resources_dir
+    from app.core.segmentation import find_cells
 
     try:  # as Help > About reads it: from the distribution's metadata
         litert = metadata.version("ai-edge-litert")
@@ -90,8 +93,11 @@ def self_check(paths: list[str]) -> int:
         "qt": qVersion(),
         "pyside6": PySide6.__version__,
         "versions": {
-            "ai-edge-litert": litert, "numpy": numpy.__version__, "scipy": scipy.__version__,
-            "scikit-image": skimage.__version__, "pillow": PIL.__version__,
+            "ai-edge-litert": litert,
+            "numpy": numpy.__version__,
+            "scipy": scipy.__version__,
+            "scikit-image": skimage.__version__,
+            "pillow": PIL.__version__,
         },
         "models_dir": str(models_dir()),
         "resources_dir": str(resources_dir()),
@@ -111,12 +117,16 @@ def self_check(paths: list[str]) -> int:
             continue
         probabilities = (
             [float(p.probability) for p in classifier.classify([cell.canvas for cell in cells])]
-            if classifier and cells else []
+            if classifier and cells
+            else []
         )
         report["images"][path] = {
             "cells": [
-                {"box": list(cell.box), "canvas_sha256": hashlib.sha256(cell.canvas.tobytes()).hexdigest(),
-                 "probability": probability}
+                {
+                    "box": list(cell.box),
+                    "canvas_sha256": hashlib.sha256(cell.canvas.tobytes()).hexdigest(),
+                    "probability": probability,
+                }
                 for cell, probability in zip(cells, probabilities or [None] * len(cells))
             ],
         }

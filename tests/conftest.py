@@ -1,6 +1,7 @@
 """Shared test set-up: headless Qt and the locations of real data and the bundled model."""
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -41,9 +42,8 @@ def store(data_dir):
 @pytest.fixture(scope="session")
 def sample_cell(shared_data) -> np.ndarray:
     """One real C-NMC cell (450x450 RGB) that generated test files are made of."""
-    from PIL import Image
-
     from bad_inputs import SAMPLE_CELL
+    from PIL import Image
 
     return np.asarray(Image.open(shared_data / SAMPLE_CELL).convert("RGB"))
 
@@ -75,14 +75,14 @@ def lab(shared_data, tmp_path_factory):
     """A simulated second lab (tests/simulated_lab.py): 12 signed-off cases (6 ALL, 6 healthy
     patients, 144 reviewed cells) in a store; also the bundled model without TTA, and the
     folders of 8 held-out patients.  Read-only: use `lab_copy` to change anything."""
+    from simulated_lab import classify_and_sign_off, lab_patients, write_lab_images
+
     from app.core.classifier import Classifier
     from app.core.store import CaseStore
-    from simulated_lab import classify_and_sign_off, lab_patients, write_lab_images
 
     folder = tmp_path_factory.mktemp("other_lab")
     fitting = write_lab_images(shared_data, folder, lab_patients(shared_data, 6, 6), LAB_CELLS_PER_PATIENT)
-    held_out = write_lab_images(shared_data, folder, lab_patients(shared_data, 4, 4, skip=6),
-                                LAB_CELLS_PER_PATIENT)
+    held_out = write_lab_images(shared_data, folder, lab_patients(shared_data, 4, 4, skip=6), LAB_CELLS_PER_PATIENT)
     classifier = Classifier(MODELS, tta=False, batch_size=8)
     store = CaseStore(tmp_path_factory.mktemp("lab_data") / "cases.sqlite3")
     classify_and_sign_off(store, fitting, classifier)
@@ -104,3 +104,16 @@ def lab_copy(lab, tmp_path):
         source.backup(copy)
     with CaseStore(folder / DB_FILE) as private:
         yield private, classifier, held_out
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory, shared_data) -> Path:
+    """4 images from each of 3 ALL and 3 healthy patients, one of them unreadable."""
+    root = tmp_path_factory.mktemp("tiny")
+    for label, patients in (("all", ("3", "4", "5")), ("hem", ("H6", "H7", "H11"))):
+        (root / label).mkdir()
+        for patient in patients:
+            for source in sorted((shared_data / "cnmc" / label).glob(f"UID_{patient}_*"))[:4]:
+                shutil.copy(source, root / label / source.name)
+    (root / "hem" / "UID_H6_99_9_hem.bmp").write_bytes(b"BM not really a bitmap")
+    return root

@@ -33,8 +33,8 @@ def lab_patients(shared_data: Path, blast_patients: int, normal_patients: int, s
     """Patient ids of C-NMC: ALL patients then healthy subjects, `skip` of each left out first."""
     with open(shared_data / "cnmc" / "manifest.tsv", encoding="utf-8") as manifest:
         patients = sorted({row["patient"] for row in csv.DictReader(manifest, delimiter="\t")})
-    blasts = [p for p in patients if not p.startswith("H")][skip:skip + blast_patients]
-    normals = [p for p in patients if p.startswith("H")][skip:skip + normal_patients]
+    blasts = [p for p in patients if not p.startswith("H")][skip : skip + blast_patients]
+    normals = [p for p in patients if p.startswith("H")][skip : skip + normal_patients]
     return blasts + normals
 
 

@@ -6,11 +6,11 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import DEMO_CASE, MODELS, REPO
 from PIL import Image
 
 from app.core.classifier import CARD_FILE, MODEL_FILE, Classifier, ClassifierError
 from app.core.preprocess import tta_views
-from conftest import DEMO_CASE, MODELS, REPO
 
 REFERENCE_FILE = "familiarity.npz"
 
@@ -87,7 +87,7 @@ def test_missing_or_damaged_familiarity_reference(model_copy):
     with pytest.raises(ClassifierError, match="familiarity reference"):
         Classifier(model_copy)
     (model_copy / REFERENCE_FILE).unlink()
-    with pytest.raises(ClassifierError, match="familiarity reference .* not found"):
+    with pytest.raises(ClassifierError, match=r"familiarity reference .* not found"):
         Classifier(model_copy)
 
 
@@ -113,8 +113,11 @@ def test_app_never_imports_tensorflow():
     for source in (REPO / "app").rglob("*.py"):
         tree = ast.parse(source.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else (
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            )
             assert not any(name.split(".")[0] == "tensorflow" for name in names), source
 
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bad_inputs import ERRORS, VALID
+from conftest import DEMO_CASE, MODELS, REPO
 from PIL import Image
 
 from app import __version__
 from app.cli import CSV_HEADER, main
 from app.core.classifier import Classifier
 from app.core.store import CaseStore
-from bad_inputs import ERRORS, VALID
-from conftest import DEMO_CASE, MODELS, REPO
 
 HEADER = "image_path,cell_index,x,y,width,height,blast_probability,flagged,status,message"
 
@@ -65,8 +65,24 @@ def test_rerun_of_a_case_reuses_results_and_replaces_the_csv_atomically(corpus, 
 
 def test_data_dir_option_and_threshold(corpus, tmp_path):
     out, folder = tmp_path / "out.csv", tmp_path / "elsewhere"
-    assert main(["classify", str(corpus / "grey.png"), "--csv", str(out), "--case", "t",
-                 "--threshold", "0.999", "--no-tta", "--data-dir", str(folder)]) == 0
+    assert (
+        main(
+            [
+                "classify",
+                str(corpus / "grey.png"),
+                "--csv",
+                str(out),
+                "--case",
+                "t",
+                "--threshold",
+                "0.999",
+                "--no-tta",
+                "--data-dir",
+                str(folder),
+            ]
+        )
+        == 0
+    )
     with CaseStore.open(folder) as store:
         assert store.find_case("t").threshold == 0.999
     assert _read(out)[0]["flagged"] in ("no", "uncertain")
@@ -120,8 +136,10 @@ def test_without_the_gui_a_clear_message_and_exit_2(monkeypatch, capsys):
 def test_python_m_app_runs_the_cli_without_tensorflow_or_qt():
     done = subprocess.run([sys.executable, "-m", "app", "--version"], cwd=REPO, capture_output=True, text=True)
     assert (done.returncode, done.stdout.strip()) == (0, f"blastscan {__version__}")
-    probe = ("import sys, app.cli, app.core.pipeline, app.core.store; "
-             "print(sorted(m for m in ('tensorflow', 'PySide6') if m in sys.modules))")
+    probe = (
+        "import sys, app.cli, app.core.pipeline, app.core.store; "
+        "print(sorted(m for m in ('tensorflow', 'PySide6') if m in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True)
     assert done.stdout.strip() == "[]", done.stderr
 
@@ -150,19 +168,26 @@ def test_field_images_give_one_row_per_detected_cell(shared_data, tmp_path, data
     boxes = {(int(r["x"]), int(r["y"]), int(r["width"]), int(r["height"])) for r in rows}
     assert len(boxes) == len(rows)
     for x, y, w, h in boxes:
-        assert 0 <= x and 0 <= y and x + w <= width and y + h <= height and w < width
+        assert x >= 0 and y >= 0 and x + w <= width and y + h <= height and w < width
 
     as_crop = tmp_path / "crop.csv"
-    assert main(["classify", str(field), "--csv", str(as_crop), "--case", "as crop", "--input-kind", "crop",
-                 "--no-tta"]) == 0
+    assert (
+        main(["classify", str(field), "--csv", str(as_crop), "--case", "as crop", "--input-kind", "crop", "--no-tta"])
+        == 0
+    )
     assert len(_read(as_crop)) == 1
 
 
 def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
     """`blastscan lab | head -1`: the reader leaves early; no traceback, exit 0."""
     reader = subprocess.Popen(["head", "-c", "1"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
-    done = subprocess.run([sys.executable, "-m", "app", "lab", "--data-dir", str(tmp_path)], cwd=REPO,
-                          stdout=reader.stdin, stderr=subprocess.PIPE, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "lab", "--data-dir", str(tmp_path)],
+        cwd=REPO,
+        stdout=reader.stdin,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     reader.stdin.close()
     reader.wait()
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr

@@ -4,9 +4,9 @@ import os
 from pathlib import Path
 
 import pytest
+from bad_inputs import ERRORS, IGNORED, VALID
 
 from app.core.discovery import discover_images, looks_like_image
-from bad_inputs import ERRORS, IGNORED, VALID
 
 
 def _names(found: list[Path], root: Path) -> list[str]:

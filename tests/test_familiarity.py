@@ -11,13 +11,13 @@ import pytest
 from conftest import DEMO_CASE, MODELS
 from openpyxl import load_workbook
 from PIL import Image
+from simulated_lab import shifted_copy
 
 from app.cli import main as cli_main
 from app.core.decision import DecisionRule
 from app.core.familiarity import Familiarity
 from app.core.pipeline import classify_case
 from app.core.store import CaseStore, StoreError
-from simulated_lab import shifted_copy
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +47,12 @@ def test_the_bundled_model_measures_every_cell(classifier):
 
 def test_the_demo_case_is_familiar_and_prints_no_warning(tmp_path, data_dir, capsys):
     report = tmp_path / "demo.xlsx"
-    assert cli_main(["classify", str(DEMO_CASE), "--csv", str(tmp_path / "demo.csv"), "--case", "demo",
-                     "--xlsx", str(report)]) == 0
+    assert (
+        cli_main(
+            ["classify", str(DEMO_CASE), "--csv", str(tmp_path / "demo.csv"), "--case", "demo", "--xlsx", str(report)]
+        )
+        == 0
+    )
     assert "warning: unfamiliar images" not in capsys.readouterr().err
     assert _summary_value(report, "Image familiarity").startswith("familiar")
     rows = _rows(tmp_path / "demo.csv")
@@ -57,8 +61,21 @@ def test_the_demo_case_is_familiar_and_prints_no_warning(tmp_path, data_dir, cap
 
 def test_shifted_cells_are_unfamiliar_and_nothing_is_called_normal(shifted_demo, tmp_path, data_dir, capsys):
     report = tmp_path / "shifted.xlsx"
-    assert cli_main(["classify", str(shifted_demo), "--csv", str(tmp_path / "shifted.csv"), "--case", "shifted",
-                     "--xlsx", str(report)]) == 0
+    assert (
+        cli_main(
+            [
+                "classify",
+                str(shifted_demo),
+                "--csv",
+                str(tmp_path / "shifted.csv"),
+                "--case",
+                "shifted",
+                "--xlsx",
+                str(report),
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     warning = [line for line in err.splitlines() if line.startswith("warning: unfamiliar images:")]
     assert len(warning) == 1 and "review" in warning[0]
@@ -78,15 +95,23 @@ def test_an_unfamiliar_case_needs_every_cell_decided_before_sign_off(store, clas
     classify_case(store, case.id, canvases, classifier)
     model_normal = [cell for cell in store.list_cells(case.id) if cell.call == "normal"]
     assert model_normal, "the demo case has cells the model calls normal"
-    store.set_case_familiarity(case.id, Familiarity(False, {"features": 1.5, "colour": 0.5, "size": 0.5}, 24,
-                                                    "the cells look unlike the cells the model learned from"))
+    store.set_case_familiarity(
+        case.id,
+        Familiarity(
+            False,
+            {"features": 1.5, "colour": 0.5, "size": 0.5},
+            24,
+            "the cells look unlike the cells the model learned from",
+        ),
+    )
     assert {cell.call for cell in store.list_cells(case.id)} <= {"flagged", "uncertain"}
     for cell in store.list_cells(case.id, "flagged") + store.list_cells(case.id, "uncertain")[:-1]:
         store.set_decision(cell.id, "blast", "tester")
     with pytest.raises(StoreError, match="1 flagged or uncertain"):
         store.sign_off(case.id, "tester")
-    store.set_case_familiarity(case.id, Familiarity(True, {"features": 0.5, "colour": 0.5, "size": 0.5}, 24,
-                                                    "within the training labs"))
+    store.set_case_familiarity(
+        case.id, Familiarity(True, {"features": 0.5, "colour": 0.5, "size": 0.5}, 24, "within the training labs")
+    )
     assert [cell.id for cell in store.list_cells(case.id, "normal")] == [cell.id for cell in model_normal]
 
 
@@ -94,8 +119,11 @@ def test_a_site_profile_decides_without_the_check(store):
     from app.core.classifier import Classifier
 
     card = Classifier(MODELS, tta=False).card
-    profiled = Classifier(MODELS, tta=False, rule=DecisionRule(card.temperature, card.threshold,
-                                                               card.uncertain_low, name="site profile 1"))
+    profiled = Classifier(
+        MODELS,
+        tta=False,
+        rule=DecisionRule(card.temperature, card.threshold, card.uncertain_low, name="site profile 1"),
+    )
     case = store.create_case("profiled")
     summary = classify_case(store, case.id, sorted(DEMO_CASE.glob("*.bmp"))[:3], profiled)
     assert summary.familiarity.familiar is None and "site profile" in summary.familiarity.reason

@@ -7,6 +7,7 @@ import types
 import zipfile
 
 import pytest
+from conftest import DEMO_CASE
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDropEvent
@@ -18,7 +19,6 @@ from app.gui.help import ShortcutsDialog, about_html
 from app.gui.lab import LabDialog
 from app.gui.main_window import MainWindow
 from app.gui.settings import Settings, SettingsDialog, apply_theme
-from conftest import DEMO_CASE
 
 BATCH_TIMEOUT_MS = 120_000
 FIELD_IMAGE = "fields_taleqani/Original/Pre/WBC-Malignant-Pre-468.jpg"
@@ -65,8 +65,9 @@ def drop(window: MainWindow, paths) -> None:
     """Drop files or folders onto the window as the desktop would."""
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path)) for path in paths])
-    event = QDropEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                       Qt.KeyboardModifier.NoModifier)
+    event = QDropEvent(
+        QPointF(20, 20), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
     window.dropEvent(event)
     assert event.isAccepted()
 
@@ -136,8 +137,9 @@ def test_drop_classify_review_with_keys_undo_and_reopen(qtbot, make_window, stor
         again.close()
 
 
-def test_sign_off_is_refused_until_every_flagged_and_uncertain_cell_is_reviewed(qtbot, make_window, store, smear,
-                                                                                 monkeypatch):
+def test_sign_off_is_refused_until_every_flagged_and_uncertain_cell_is_reviewed(
+    qtbot, make_window, store, smear, monkeypatch
+):
     monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Yes)
     window = make_window()
     classify(qtbot, window, lambda: window.open_paths([smear]))
@@ -172,8 +174,9 @@ def test_cancel_then_resume_after_restart_does_no_work_twice(qtbot, make_window,
     def start_and_cancel_after_first_results() -> None:
         window.open_paths([DEMO_CASE])
         worker = window.worker  # cancel from the worker's own thread: exactly after its first stored group
-        worker.signals.progress.connect(lambda done, total, path: path and worker.cancel(),
-                                        Qt.ConnectionType.DirectConnection)
+        worker.signals.progress.connect(
+            lambda done, total, path: path and worker.cancel(), Qt.ConnectionType.DirectConnection
+        )
 
     first = classify(qtbot, window, start_and_cancel_after_first_results)
     total = len(list(DEMO_CASE.glob("*.bmp")))
@@ -187,8 +190,11 @@ def test_cancel_then_resume_after_restart_does_no_work_twice(qtbot, make_window,
     with CaseStore.open() as restarted:
         again = make_window(restarted)
         second = classify(qtbot, again, again.open_last_case)
-        assert (second.skipped, second.classified, second.cancelled) == (first.classified, total - first.classified,
-                                                                         False)
+        assert (second.skipped, second.classified, second.cancelled) == (
+            first.classified,
+            total - first.classified,
+            False,
+        )
         images = restarted.list_images(case_id)
         assert len(images) == total and len({image.path for image in images}) == total
         assert {image.path: image.id for image in images if image.path in kept} == kept  # not redone
@@ -240,25 +246,29 @@ def test_field_image_cells_are_outlined_and_a_click_selects_one(qtbot, make_wind
     outlines = window.review.field_view.outlines()
     assert len(outlines) == summary.cells
     selected = window.model.record(window.gallery.currentIndex().row()).id
-    other = min((item for item in outlines if item.data(0) != selected),
-                key=lambda item: item.rect().width() * item.rect().height())
+    other = min(
+        (item for item in outlines if item.data(0) != selected),
+        key=lambda item: item.rect().width() * item.rect().height(),
+    )
     view, other_id = window.review.field_view, other.data(0)
-    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
-                     pos=view.mapFromScene(other.sceneBoundingRect().center()))
+    qtbot.mouseClick(
+        view.viewport(), Qt.MouseButton.LeftButton, pos=view.mapFromScene(other.sceneBoundingRect().center())
+    )
     assert window.model.record(window.gallery.currentIndex().row()).id == other_id
     solid = [item.data(0) for item in view.outlines() if item.pen().style() == Qt.PenStyle.SolidLine]
     assert solid == [other_id]  # the field now marks the clicked cell
 
 
-def test_a_case_of_10000_cells_opens_and_decodes_only_visible_thumbnails_off_the_gui_thread(
-        qtbot, make_window, store):
+def test_a_case_of_10000_cells_opens_and_decodes_only_visible_thumbnails_off_the_gui_thread(qtbot, make_window, store):
     """Lazy thumbnails (how fast it opens and scrolls is measured by bench/app_startup.py)."""
     buffer = io.BytesIO()
     Image.new("RGB", (64, 64), (120, 60, 160)).save(buffer, format="PNG")
     case = store.create_case("big")
     for image in range(100):
-        cells = [NewCell((cell, 0, 10, 10), False, buffer.getvalue(), 0.0, (image * 100 + cell) / 10_000, "normal")
-                 for cell in range(100)]
+        cells = [
+            NewCell((cell, 0, 10, 10), False, buffer.getvalue(), 0.0, (image * 100 + cell) / 10_000, "normal")
+            for cell in range(100)
+        ]
         cells[0] = NewCell((0, 0, 10, 10), False, b"\x89PNG damaged", 0.0, image / 100, "normal")
         store.add_image_result(case.id, f"/nowhere/{image}.bmp", width=999, height=99, cells=cells, model_version="t")
     window = make_window()
@@ -316,8 +326,9 @@ def test_the_operator_is_asked_for_on_the_first_decision(qtbot, make_window, sto
     assert store.get_cell(window.model.record(0).id).reviewer == "Bo"
 
 
-def test_export_report_calls_the_report_writer_or_says_it_is_missing(qtbot, make_window, store, smear, tmp_path,
-                                                                     monkeypatch):
+def test_export_report_calls_the_report_writer_or_says_it_is_missing(
+    qtbot, make_window, store, smear, tmp_path, monkeypatch
+):
     window = make_window()
     classify(qtbot, window, lambda: window.open_paths([smear]))
     monkeypatch.setitem(sys.modules, "app.core.report", None)  # as in a build without it
@@ -326,10 +337,12 @@ def test_export_report_calls_the_report_writer_or_says_it_is_missing(qtbot, make
     close_messages(window)
 
     calls = []
-    monkeypatch.setitem(sys.modules, "app.core.report",
-                        types.SimpleNamespace(write_report=lambda *args: calls.append(args)))
-    monkeypatch.setattr("app.gui.main_window.QFileDialog.getSaveFileName",
-                        lambda *args, **kwargs: (str(tmp_path / "out.xlsx"), ""))
+    monkeypatch.setitem(
+        sys.modules, "app.core.report", types.SimpleNamespace(write_report=lambda *args: calls.append(args))
+    )
+    monkeypatch.setattr(
+        "app.gui.main_window.QFileDialog.getSaveFileName", lambda *args, **kwargs: (str(tmp_path / "out.xlsx"), "")
+    )
     qtbot.keyClick(window.gallery, Qt.Key.Key_E, CTRL)
     assert calls == [(store, window.case.id, tmp_path / "out.xlsx")]
 
@@ -342,8 +355,9 @@ def test_help_names_versions_training_data_and_every_shortcut(make_window):
     window = make_window()
     text = about_html(window.card)
     assert "BlastScan" in text and "PySide6" in text and "C-NMC 2019" in text and "CC BY 3.0" in text
-    table = ShortcutsDialog(window.menuBar().actions()[0].menu().actions() + list(window.decision_actions.values()),
-                            window).findChild(QTableWidget)
+    table = ShortcutsDialog(
+        window.menuBar().actions()[0].menu().actions() + list(window.decision_actions.values()), window
+    ).findChild(QTableWidget)
     rows = {table.item(row, 0).text(): table.item(row, 1).text() for row in range(table.rowCount())}
     assert rows["Blast (B)"] == "B" and rows["Open Folder…"] == "Ctrl+O" and rows["Export Report…"] == "Ctrl+E"
 
@@ -357,8 +371,10 @@ def test_lab_dialog_fits_a_profile_then_switches_to_it_and_back(qtbot, make_wind
     dialog = LabDialog(lab_store, window.site, "Ana", busy=False, parent=window)
     dialog.setup_changed.connect(window._setup_changed)
     qtbot.addWidget(dialog)
-    assert "<b>72</b> confirmed blasts and <b>72</b> confirmed normal cells from <b>12</b> cases" \
+    assert (
+        "<b>72</b> confirmed blasts and <b>72</b> confirmed normal cells from <b>12</b> cases"
         in dialog.labels_text.text()
+    )
     assert dialog.profiles.rowCount() == 1 and dialog.models.rowCount() == 1
     qtbot.mouseClick(dialog.fit_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "Saved" in dialog.fit_result.text(), timeout=30_000)
@@ -415,8 +431,11 @@ def test_a_large_field_is_shown_around_the_selected_cell_and_double_click_shows_
     assert shown.contains(1240, 940) and shown.width() < 500  # around the cell, not the 2592 px field
     qtbot.mouseDClick(view.viewport(), Qt.MouseButton.LeftButton)
     assert view.mapToScene(view.viewport().rect()).boundingRect().width() >= 2500
-    view.show_field(QPixmap(224, 224), [CellRecord(8, 1, "small.png", 0, (80, 80, 60, 60), False, 1.0, 0.7,
-                                                   "flagged", "m", None, None, None)], selected=8)
+    view.show_field(
+        QPixmap(224, 224),
+        [CellRecord(8, 1, "small.png", 0, (80, 80, 60, 60), False, 1.0, 0.7, "flagged", "m", None, None, None)],
+        selected=8,
+    )
     assert view.mapToScene(view.viewport().rect()).boundingRect().width() >= 220  # small field: all of it
 
 

@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
+from bad_inputs import ERRORS, VALID, png_header_only
 from PIL import Image
 
 from app.core.loading import MAX_PIXELS, ImageLoadError, load_image
-from bad_inputs import ERRORS, VALID, png_header_only
 
 
 @pytest.mark.parametrize("name", sorted(ERRORS))

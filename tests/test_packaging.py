@@ -22,9 +22,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import DEMO_CASE, REPO, SHARED_DATA
 
 from app import __version__
-from conftest import DEMO_CASE, REPO, SHARED_DATA
 
 pytestmark = pytest.mark.slow
 
@@ -53,9 +53,21 @@ def bundle(tmp_path_factory) -> Path:
     pytest.importorskip("PyInstaller", reason="PyInstaller is in the test extra: pip install -e '.[test]'")
     work = tmp_path_factory.mktemp("pyinstaller")
     build = subprocess.run(
-        [sys.executable, "-m", "PyInstaller", "--noconfirm", "--distpath", str(work / "dist"),
-         "--workpath", str(work / "build"), str(REPO / "build.spec")],
-        cwd=REPO, capture_output=True, text=True, timeout=1800,
+        [
+            sys.executable,
+            "-m",
+            "PyInstaller",
+            "--noconfirm",
+            "--distpath",
+            str(work / "dist"),
+            "--workpath",
+            str(work / "build"),
+            str(REPO / "build.spec"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1800,
     )
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-6000:]
     installed = work / "installed here" / "BlastScan"
@@ -70,8 +82,13 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTHON", "BLASTSCAN_"))}
     home = tmp_path / "home"
     home.mkdir(parents=True, exist_ok=True)
-    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), XDG_DATA_HOME=str(home / ".local/share"),
-               BLASTSCAN_DATA_DIR=str(tmp_path / "data"), QT_QPA_PLATFORM="offscreen")
+    env.update(
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        XDG_DATA_HOME=str(home / ".local/share"),
+        BLASTSCAN_DATA_DIR=str(tmp_path / "data"),
+        QT_QPA_PLATFORM="offscreen",
+    )
     env.update(extra)
     return env
 
@@ -103,8 +120,9 @@ def test_bundle_holds_the_app_model_and_resources_and_nothing_of_training(bundle
 def test_frozen_classify_gives_the_source_csv(bundle, tmp_path):
     frozen_csv, source_csv = tmp_path / "frozen.csv", tmp_path / "source.csv"
     arguments = ["classify", str(DEMO_CASE), "--case", "demo", "--no-tta"]
-    frozen = _run([*OFFLINE, str(bundle / "blastscan"), *arguments, "--csv", str(frozen_csv)],
-                  _env(tmp_path / "frozen"))
+    frozen = _run(
+        [*OFFLINE, str(bundle / "blastscan"), *arguments, "--csv", str(frozen_csv)], _env(tmp_path / "frozen")
+    )
     assert frozen.returncode == 0, frozen.stderr
     source = _run([sys.executable, "-m", "app", *arguments, "--csv", str(source_csv)], _env(tmp_path / "source"))
     assert source.returncode == 0, source.stderr
@@ -114,8 +132,9 @@ def test_frozen_classify_gives_the_source_csv(bundle, tmp_path):
         assert {k: v for k, v in got.items() if k != "blast_probability"} == {
             k: v for k, v in expected.items() if k != "blast_probability"
         }
-        assert float(got["blast_probability"]) == pytest.approx(float(expected["blast_probability"]),
-                                                                abs=PROBABILITY_TOLERANCE)
+        assert float(got["blast_probability"]) == pytest.approx(
+            float(expected["blast_probability"]), abs=PROBABILITY_TOLERANCE
+        )
     assert {row["status"] for row in frozen_rows} == {"ok"}
 
 
@@ -132,8 +151,9 @@ def test_frozen_segmentation_and_model_give_the_sources_cells(bundle, tmp_path):
     images += [str(sorted((SHARED_DATA / "pbc_normal_other" / "neutrophil").glob("*.jpg"))[0])]
     images += [str(sorted(DEMO_CASE.glob("*.bmp"))[0])]
     frozen = _self_check([*OFFLINE, str(bundle / "blastscan")], images, _env(tmp_path / "frozen"))
-    source = _self_check([sys.executable, str(REPO / "packaging" / "entry_point.py")], images,
-                         _env(tmp_path / "source"))
+    source = _self_check(
+        [sys.executable, str(REPO / "packaging" / "entry_point.py")], images, _env(tmp_path / "source")
+    )
 
     assert frozen["frozen"] and not source["frozen"]
     assert Path(frozen["models_dir"]) == bundle / "_internal" / "models"
@@ -180,7 +200,10 @@ def test_frozen_cli_help_and_version(bundle, tmp_path):
 def test_deb_installs_app_launcher_and_icon(bundle, tmp_path):
     build = subprocess.run(
         [str(REPO / "packaging" / "build_deb.sh"), str(bundle), str(tmp_path / "out")],
-        capture_output=True, text=True, timeout=900, env={**os.environ, "DEB_COMPRESSION": "zstd"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "DEB_COMPRESSION": "zstd"},
     )
     assert build.returncode == 0, build.stderr
     arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True).stdout.strip()
@@ -189,16 +212,25 @@ def test_deb_installs_app_launcher_and_icon(bundle, tmp_path):
 
     listing = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, text=True, check=True).stdout
     entries = {line.split()[5].removeprefix("."): line for line in listing.splitlines()}
-    for path in ("/opt/blastscan/blastscan", "/opt/blastscan/_internal/models/blast_classifier.tflite",
-                 "/usr/share/applications/blastscan.desktop", "/usr/share/icons/hicolor/256x256/apps/blastscan.png",
-                 "/usr/share/icons/hicolor/scalable/apps/blastscan.svg", "/usr/share/doc/blastscan/copyright"):
+    for path in (
+        "/opt/blastscan/blastscan",
+        "/opt/blastscan/_internal/models/blast_classifier.tflite",
+        "/usr/share/applications/blastscan.desktop",
+        "/usr/share/icons/hicolor/256x256/apps/blastscan.png",
+        "/usr/share/icons/hicolor/scalable/apps/blastscan.svg",
+        "/usr/share/doc/blastscan/copyright",
+    ):
         assert path in entries, path
     assert entries["/opt/blastscan/blastscan"].startswith("-rwxr-xr-x root/root")
     assert "/usr/bin/blastscan -> /opt/blastscan/blastscan" in listing
     assert not [path for path in entries if path.endswith(".keras")]
 
-    fields = {name: subprocess.run(["dpkg-deb", "-f", str(deb), name], capture_output=True, text=True,
-                                   check=True).stdout.strip() for name in ("Package", "Version", "Architecture")}
+    fields = {
+        name: subprocess.run(
+            ["dpkg-deb", "-f", str(deb), name], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for name in ("Package", "Version", "Architecture")
+    }
     assert fields == {"Package": "blastscan", "Version": __version__, "Architecture": arch}
 
     root = tmp_path / "root"
@@ -210,8 +242,11 @@ def test_deb_installs_app_launcher_and_icon(bundle, tmp_path):
     assert entry["Exec"].split()[0] == "/opt/blastscan/blastscan" and entry["Icon"] == "blastscan"
     assert entry["Type"] == "Application" and entry["Terminal"] == "false"
     if shutil.which("desktop-file-validate"):
-        check = subprocess.run(["desktop-file-validate", str(root / "usr/share/applications/blastscan.desktop")],
-                               capture_output=True, text=True)
+        check = subprocess.run(
+            ["desktop-file-validate", str(root / "usr/share/applications/blastscan.desktop")],
+            capture_output=True,
+            text=True,
+        )
         assert check.returncode == 0, check.stdout + check.stderr
     # the unpacked copy runs from where it was unpacked (nothing points back at the build)
     result = _run([str(root / "opt/blastscan/blastscan"), "--version"], _env(tmp_path))

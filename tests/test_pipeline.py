@@ -4,14 +4,14 @@ import io
 
 import numpy as np
 import pytest
+from bad_inputs import ERRORS, VALID
+from conftest import MODELS
 from PIL import Image
 
 from app.core.cells import FoundCell, whole_image_as_cell
 from app.core.classifier import Classifier
 from app.core.pipeline import classify_case
 from app.core.preprocess import to_canvas
-from bad_inputs import ERRORS, VALID
-from conftest import MODELS
 
 
 class CountingClassifier:
@@ -76,8 +76,7 @@ def test_progress_counts_every_image_and_cancel_stops_between_images(store, shar
     def progress(done, total, current):
         seen.append((done, total, current))
 
-    summary = classify_case(store, case.id, files, classifier, progress=progress,
-                            is_cancelled=lambda: len(seen) >= 3)
+    summary = classify_case(store, case.id, files, classifier, progress=progress, is_cancelled=lambda: len(seen) >= 3)
     assert summary.cancelled and summary.classified == 2
     assert seen[0] == (0, len(files), None)
     assert [done for done, _, _ in seen] == list(range(len(seen)))
@@ -99,7 +98,9 @@ def test_cell_finder_results_are_stored_and_its_failures_are_per_file_errors(sto
     assert (summary.classified, summary.errors, summary.cells) == (1, 1, 2)
     cells = store.list_cells(case.id, sort="position")
     assert [(cell.index, cell.box, cell.touches_border) for cell in cells] == [
-        (0, (0, 0, 5, 5), True), (1, (5, 5, 9, 9), False)]
+        (0, (0, 0, 5, 5), True),
+        (1, (5, 5, 9, 9), False),
+    ]
     assert cells[0].probability == pytest.approx(cells[1].probability)
     (error,) = store.list_errors(case.id)
     assert "cell detection failed: too small to segment" in error.message
@@ -109,8 +110,13 @@ def test_cell_finder_results_are_stored_and_its_failures_are_per_file_errors(sto
 def test_stored_canvases_are_losslessly_what_the_model_saw(store, corpus, classifier, sample_cell):
     noise = np.random.default_rng(0).integers(0, 256, sample_cell.shape, dtype=np.uint8)
     case = store.create_case("canvases")
-    classify_case(store, case.id, [corpus / "grey.png"], classifier,
-                  lambda rgb: [FoundCell((0, 0, 5, 5), sample_cell), FoundCell((5, 5, 9, 9), noise)])
+    classify_case(
+        store,
+        case.id,
+        [corpus / "grey.png"],
+        classifier,
+        lambda rgb: [FoundCell((0, 0, 5, 5), sample_cell), FoundCell((5, 5, 9, 9), noise)],
+    )
     stored = [Image.open(io.BytesIO(store.cell_crop(cell.id))) for cell in store.list_cells(case.id, sort="position")]
     assert [(image.format, image.mode) for image in stored] == [("PNG", "RGB")] * 2
     assert stored[0].width < 450, "the black margin around the cell is not stored"

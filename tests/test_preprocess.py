@@ -3,8 +3,7 @@
 import numpy as np
 from PIL import Image
 
-from app.core.preprocess import (
-    CANVAS_SIZE, Preprocessing, cell_colour_statistics, model_input, to_canvas, tta_views)
+from app.core.preprocess import CANVAS_SIZE, Preprocessing, cell_colour_statistics, model_input, to_canvas, tta_views
 
 
 def _cell(shared_data) -> np.ndarray:
@@ -30,16 +29,19 @@ def test_model_input_has_the_card_size_and_keeps_black_black(shared_data):
 
 def test_colour_normalisation_maps_a_cell_onto_the_target_statistics(shared_data):
     cell = _cell(shared_data)
-    tinted = np.where(cell.max(axis=-1, keepdims=True) > 20,
-                      np.clip(cell * np.array([1.3, 0.8, 1.1]), 0, 255), 0).astype(np.uint8)
+    tinted = np.where(
+        cell.max(axis=-1, keepdims=True) > 20, np.clip(cell * np.array([1.3, 0.8, 1.1]), 0, 255), 0
+    ).astype(np.uint8)
     target = tuple(cell_colour_statistics(cell))
     preprocessing = Preprocessing(input_size=224, crop_size=320, colour_target=target)
     plain, restored = model_input(cell, preprocessing), model_input(tinted, preprocessing)
     assert Preprocessing.from_dict(preprocessing.to_dict()) == preprocessing
     restored_stats = cell_colour_statistics(restored.astype(np.uint8))
     np.testing.assert_allclose(restored_stats[:3], target[:3], atol=1.5)
-    assert np.abs(restored - plain).mean() < np.abs(model_input(tinted, Preprocessing()) - model_input(
-        cell, Preprocessing())).mean() / 3
+    assert (
+        np.abs(restored - plain).mean()
+        < np.abs(model_input(tinted, Preprocessing()) - model_input(cell, Preprocessing())).mean() / 3
+    )
     assert restored[0, 0].tolist() == [0, 0, 0]
 
 

@@ -6,7 +6,9 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import MODELS, TARGET_RECALL
 from openpyxl import load_workbook
+from simulated_lab import is_blast_patient
 
 from app.cli import EXIT_OK, EXIT_USAGE, main
 from app.core.classifier import CARD_FILE, MODEL_FILE, Classifier
@@ -14,8 +16,6 @@ from app.core.pipeline import classify_case
 from app.core.recalibration import LabelSet, RecalibrationRefused, clustered_proportion, estimate, recalibrate
 from app.core.report import write_report
 from app.core.site import BUNDLED, MODELS_FOLDER, SiteError, SiteLibrary, apply_to_open_cases
-from conftest import MODELS, TARGET_RECALL
-from simulated_lab import is_blast_patient
 
 TARGET = TARGET_RECALL
 
@@ -49,7 +49,9 @@ def test_recalibration_reaches_the_target_and_held_out_cases_agree_with_its_esti
     assert low <= result.after.recall <= high and high - low < 0.3
     held = held_out_estimate(store, held_out, Classifier(MODELS, tta=False, batch_size=8, rule=result.rule))
     assert held.blasts >= 40 and held.normals >= 40 and held.cases == 8
-    assert held.recall_interval[0] <= TARGET <= held.recall_interval[1] + 0.02  # held-out cases do not refute the target
+    assert (
+        held.recall_interval[0] <= TARGET <= held.recall_interval[1] + 0.02
+    )  # held-out cases do not refute the target
     # what the held-out cases show agrees with the estimate (each has its sampling error)
     assert overlap(held.recall_interval, result.after.recall_interval)
     assert overlap(held.specificity_interval, result.after.specificity_interval)
@@ -111,7 +113,10 @@ def test_a_lab_model_is_offered_beside_the_bundled_one_and_profiles_stay_with_th
     library = SiteLibrary(store.path.parent)
     profile = library.save_profile(
         recalibrate(LabelSet.of_model(store.lab_labels(), classifier.version), classifier.rule, TARGET),
-        classifier.version, "ana", classifier.rule.name)
+        classifier.version,
+        "ana",
+        classifier.rule.name,
+    )
     library.use(BUNDLED, profile.number, "ana")
     lab_model = store.path.parent / MODELS_FOLDER / "retrained-1"
     lab_model.mkdir(parents=True)

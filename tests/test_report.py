@@ -8,6 +8,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from conftest import DEMO_CASE
 from openpyxl.workbook.workbook import Workbook
 from PIL import Image
 
@@ -15,7 +16,6 @@ from app import __version__
 from app.cli import main
 from app.core.pipeline import classify_case
 from app.core.report import ReportError, write_report
-from conftest import DEMO_CASE
 
 Z_95 = 1.959963984540054
 REVIEWER = "dr.bo"
@@ -53,8 +53,7 @@ def reviewed(store, images, classifier):
     store.set_decision(queue[0].id, "unsure", "first.look")
     for cell in queue:
         store.set_decision(cell.id, "blast" if cell.image_path.endswith("_all.bmp") else "normal", REVIEWER)
-    unflagged = [cell for cell in store.list_cells(case.id)
-                 if cell.call != "flagged" and cell.decision != "blast"]
+    unflagged = [cell for cell in store.list_cells(case.id) if cell.call != "flagged" and cell.decision != "blast"]
     assert unflagged, "the demo case should have cells the AI did not flag"
     store.set_decision(unflagged[-1].id, "blast", REVIEWER)
     return case.id
@@ -96,14 +95,12 @@ def test_signed_off_report_matches_the_store(store, reviewed, classifier, tmp_pa
     assert summary["Decision threshold"][0] == pytest.approx(classifier.card.threshold)
     assert summary["Decision rule (site profile)"][0] == "model card (no site profile)"
     assert summary["Images"][0] == 26 and summary["Unreadable files (see Errors)"][0] == 1
-    assert (summary["Cells analysed"][0], summary["AI-flagged"][0], summary["Uncertain"][0]) == (
-        24, flagged, uncertain)
+    assert (summary["Cells analysed"][0], summary["AI-flagged"][0], summary["Uncertain"][0]) == (24, flagged, uncertain)
     assert summary["Confirmed blasts"][0] == blasts
     count, total, share, low, high = summary["Blast % (confirmed blasts / all cells analysed)"][:5]
     assert (count, total) == (blasts, 24) and share == pytest.approx(blasts / 24)
     assert (low, high) == pytest.approx(_wilson(blasts, 24), abs=1e-9)
-    assert summary["Review completeness (reviewed / review queue)"][:3] == (
-        flagged + uncertain, flagged + uncertain, 1)
+    assert summary["Review completeness (reviewed / review queue)"][:3] == (flagged + uncertain, flagged + uncertain, 1)
     assert any("Decision support only" in label and "expert" in label for label in summary)
     assert not any(label.startswith("Provisional") for label in summary)
 
@@ -114,8 +111,15 @@ def test_signed_off_report_matches_the_store(store, reviewed, classifier, tmp_pa
     for row in rows:
         cell = cells[row[0]]
         decided = cell.decided_at and _utc(cell.decided_at)
-        assert row[1:7] + row[8:12] == (Path(cell.image_path).name, cell.index, *cell.box, cell.call,
-                                        cell.decision, cell.reviewer, decided)
+        assert row[1:7] + row[8:12] == (
+            Path(cell.image_path).name,
+            cell.index,
+            *cell.box,
+            cell.call,
+            cell.decision,
+            cell.reviewer,
+            decided,
+        )
         assert row[7] == pytest.approx(cell.probability, rel=1e-12)  # Excel keeps 15 digits
     assert {sheet.cell(row, 8).number_format for row in range(2, 26)} == {"0.000"}
     rules = [rule.formula[0] for ranges in sheet.conditional_formatting for rule in ranges.rules]
@@ -144,7 +148,8 @@ def test_signed_off_report_matches_the_store(store, reviewed, classifier, tmp_pa
     history = store.decision_history(case.id)
     audit = list(book["Audit"].iter_rows(min_row=2, values_only=True))
     assert [(row[1], row[4], row[5], row[6]) for row in audit] == [
-        (change.cell_id, change.old or "no decision", change.new, change.reviewer) for change in history]
+        (change.cell_id, change.old or "no decision", change.new, change.reviewer) for change in history
+    ]
     assert ("unsure", "first.look") in [(row[5], row[6]) for row in audit]
     assert len(audit) == len(history) == flagged + uncertain + 2
 

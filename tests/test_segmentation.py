@@ -98,7 +98,7 @@ def test_cnmc_crop_is_recognised_and_used_as_it_is(shared_data):
         np.testing.assert_array_equal(cells[0].canvas, rgb)
         x, y, w, h = cells[0].box
         cell = rgb.max(axis=-1) > 10
-        assert cell[y:y + h, x:x + w].sum() == cell.sum(), "the box holds the whole cell"
+        assert cell[y : y + h, x : x + w].sum() == cell.sum(), "the box holds the whole cell"
 
 
 def test_fields_and_crops_with_background_are_fields(shared_data):
@@ -143,8 +143,8 @@ def test_pbc_crops_give_their_central_cell(shared_data, name):
 def test_a_cell_cut_by_the_border_is_flagged(shared_data):
     rgb = rgb_of(sorted((shared_data / "pbc_normal_other" / "neutrophil").glob("*.jpg"))[0])
     central = central_cell(rgb)
-    x, y, w, h = central.box
-    cut = rgb[:, x + w // 2:]
+    x, _y, w, _h = central.box
+    cut = rgb[:, x + w // 2 :]
     cells = find_cells(cut)
     assert any(cell.touches_border and cell.box[0] == 0 for cell in cells)
 
@@ -226,7 +226,7 @@ def test_a_big_field_is_segmented(shared_data):
     assert big.shape == (1944, 2592, 3) and cells
     for cell in cells:
         x, y, w, h = cell.box
-        assert 0 <= x and 0 <= y and x + w <= 2592 and y + h <= 1944
+        assert x >= 0 and y >= 0 and x + w <= 2592 and y + h <= 1944
         if not cell.touches_border:
             assert_canvas(cell)
     found = np.array([box_centre(cell.box) for cell in cells])
@@ -245,7 +245,6 @@ def test_kind_can_be_overridden(shared_data):
 
 
 def test_segmentation_needs_neither_tensorflow_nor_qt():
-    code = ("import sys, app.core.segmentation; "
-            "print(sorted(m for m in ('tensorflow', 'PySide6') if m in sys.modules))")
+    code = "import sys, app.core.segmentation; print(sorted(m for m in ('tensorflow', 'PySide6') if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

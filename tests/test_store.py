@@ -13,15 +13,26 @@ from app.core.store import data_dir as resolve_data_dir
 
 def _cell(probability: float, call: str) -> NewCell:
     """A cell whose logit gives `probability` at temperature 1."""
-    return NewCell(box=(1, 2, 30, 40), touches_border=False, crop_png=b"\x89PNG-bytes",
-                   logit=math.log(probability / (1 - probability)), probability=probability, call=call)
+    return NewCell(
+        box=(1, 2, 30, 40),
+        touches_border=False,
+        crop_png=b"\x89PNG-bytes",
+        logit=math.log(probability / (1 - probability)),
+        probability=probability,
+        call=call,
+    )
 
 
 def _case_with_cells(store: CaseStore, name: str = "case") -> tuple[int, list[int]]:
     """A case with one image of four cells (flagged, uncertain, normal, flagged) and one error."""
     case = store.create_case(name, sample_id="S-1", operator="ana")
     store.add_image_result(
-        case.id, "/data/a.bmp", width=450, height=450, model_version="m1", cell_finder="whole_image_as_cell",
+        case.id,
+        "/data/a.bmp",
+        width=450,
+        height=450,
+        model_version="m1",
+        cell_finder="whole_image_as_cell",
         cells=[_cell(0.9, "flagged"), _cell(0.5, "uncertain"), _cell(0.1, "normal"), _cell(0.7, "flagged")],
     )
     store.add_image_error(case.id, "/data/b.png", "the file is empty (0 bytes)")
@@ -93,8 +104,9 @@ def test_image_results_done_flags_and_errors_retried(store):
 def test_a_failing_image_write_leaves_nothing_behind(store):
     case = store.create_case("atomic")
     with pytest.raises(StoreError, match="unknown call"):
-        store.add_image_result(case.id, "/x.png", width=1, height=1, model_version="m",
-                               cells=[_cell(0.9, "flagged"), _cell(0.9, "maybe")])
+        store.add_image_result(
+            case.id, "/x.png", width=1, height=1, model_version="m", cells=[_cell(0.9, "flagged"), _cell(0.9, "maybe")]
+        )
     assert store.list_images(case.id) == [] and store.list_cells(case.id) == []
 
 
@@ -121,7 +133,10 @@ def test_decisions_return_previous_for_undo_and_keep_history(store):
     assert store.set_decision(cells[0], None, "ben") == "blast"  # undo of the first decision
     history = store.decision_history(case_id)
     assert [(change.old, change.new, change.reviewer) for change in history] == [
-        (None, "blast", "ana"), ("blast", "normal", "ben"), ("normal", "blast", "ben"), ("blast", None, "ben"),
+        (None, "blast", "ana"),
+        ("blast", "normal", "ben"),
+        ("normal", "blast", "ben"),
+        ("blast", None, "ben"),
     ]
     assert store.get_cell(cells[0]).decision is None
     store.set_decision(cells[1], "unsure", "ana")
@@ -216,7 +231,9 @@ def test_a_new_rule_or_threshold_re_decides_stored_cells_from_their_logits(store
     assert [cell.probability for cell in by_position] == pytest.approx(expected)
     assert [cell.call for cell in by_position] == [site.call(p) for p in expected]
     store.set_case_model(case_id, "m1", card, 0.6)  # back: the same numbers as before, nothing lost
-    assert [cell.probability for cell in store.list_cells(case_id, sort="position")] == pytest.approx([0.9, 0.5, 0.1, 0.7])
+    assert [cell.probability for cell in store.list_cells(case_id, sort="position")] == pytest.approx(
+        [0.9, 0.5, 0.1, 0.7]
+    )
     assert store.get_cell(cells[0]).decision == "blast"
 
 
@@ -227,8 +244,14 @@ def test_writes_from_many_threads(store):
     def work(worker: int) -> None:
         try:
             for index in range(10):
-                store.add_image_result(case.id, f"/w{worker}/{index}.png", width=1, height=1,
-                                       model_version="m", cells=[_cell(0.5, "uncertain")])
+                store.add_image_result(
+                    case.id,
+                    f"/w{worker}/{index}.png",
+                    width=1,
+                    height=1,
+                    model_version="m",
+                    cells=[_cell(0.5, "uncertain")],
+                )
         except Exception as error:  # noqa: BLE001 - collected and asserted below
             failures.append(error)
 
@@ -259,8 +282,9 @@ def test_case_sources_are_kept_and_find_the_case_again(store):
 
 def test_cells_of_one_image(store):
     case_id, cells = _case_with_cells(store)
-    other = store.add_image_result(case_id, "/data/c.bmp", width=9, height=9, model_version="m1",
-                                   cells=[_cell(0.95, "flagged")])
+    other = store.add_image_result(
+        case_id, "/data/c.bmp", width=9, height=9, model_version="m1", cells=[_cell(0.95, "flagged")]
+    )
     assert [cell.image_id for cell in store.list_cells(case_id, image_id=other.id)] == [other.id]
     first_image = store.list_cells(case_id, sort="position", image_id=store.get_cell(cells[0]).image_id)
     assert [cell.id for cell in first_image] == cells
@@ -271,8 +295,12 @@ def test_a_schema_1_database_is_upgraded_in_place(data_dir):
         case = store.create_case("old")
     with sqlite3.connect(data_dir / DB_FILE) as raw:
         raw.execute("DROP TABLE case_sources")
-        for table, column in (("cases", "decision_rule"), ("cases", "familiarity"), ("cases", "unfamiliar"),
-                              ("predictions", "distances")):
+        for table, column in (
+            ("cases", "decision_rule"),
+            ("cases", "familiarity"),
+            ("cases", "unfamiliar"),
+            ("predictions", "distances"),
+        ):
             raw.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
         raw.execute("UPDATE schema_version SET version = 1")
     with CaseStore.open() as store:

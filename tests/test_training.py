@@ -43,8 +43,9 @@ def test_training_and_app_see_identical_inputs(shared_data):
     from training.features import training_input
 
     classifier = Classifier()
-    for path in sorted((shared_data / "cnmc" / "all").iterdir())[:2] + sorted(
-            (shared_data / "cnmc" / "hem").iterdir())[:2]:
+    for path in (
+        sorted((shared_data / "cnmc" / "all").iterdir())[:2] + sorted((shared_data / "cnmc" / "hem").iterdir())[:2]
+    ):
         cells = find_cells(load_image(path).rgb)
         assert len(cells) == 1
         app_input = classifier.prepare(cells[0].canvas)
@@ -77,38 +78,51 @@ def test_temperature_scaling_recovers_a_known_temperature():
     fitted = metrics.fit_temperature(labels, true_logits * 3.0)
     assert fitted == pytest.approx(3.0, rel=0.08)
     overconfident = metrics.sigmoid(true_logits * 3.0)
-    assert metrics.expected_calibration_error(labels, metrics.sigmoid(true_logits * 3.0 / fitted)) < \
-        metrics.expected_calibration_error(labels, overconfident)
-
-
-@pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory, shared_data) -> Path:
-    """4 images from each of 3 ALL and 3 healthy patients, one of them unreadable."""
-    root = tmp_path_factory.mktemp("tiny")
-    for label, patients in (("all", ("3", "4", "5")), ("hem", ("H6", "H7", "H11"))):
-        (root / label).mkdir()
-        for patient in patients:
-            for source in sorted((shared_data / "cnmc" / label).glob(f"UID_{patient}_*"))[:4]:
-                shutil.copy(source, root / label / source.name)
-    (root / "hem" / "UID_H6_99_9_hem.bmp").write_bytes(b"BM not really a bitmap")
-    return root
+    assert metrics.expected_calibration_error(
+        labels, metrics.sigmoid(true_logits * 3.0 / fitted)
+    ) < metrics.expected_calibration_error(labels, overconfident)
 
 
 @pytest.mark.slow
-def test_one_epoch_on_real_images_exports_a_model_the_app_runs(tiny_dataset, tmp_path, capsys,
-                                                               shared_data):
+def test_one_epoch_on_real_images_exports_a_model_the_app_runs(tiny_dataset, tmp_path, capsys, shared_data):
     extra = tmp_path / "extra" / "neutrophil"
     extra.mkdir(parents=True)
     for source in sorted((shared_data / "pbc_normal_other" / "neutrophil").iterdir())[:2]:
         shutil.copy(source, extra / source.name)
     out = tmp_path / "models"
-    assert train_main(["--recipe", "frozen-head", "--data", str(tiny_dataset), "--out", str(out), "--run-dir", str(tmp_path / "run"),
-                       "--epochs", "1", "--folds", "2", "--image-size", "64",
-                       "--extra-negatives", str(extra.parent)]) == 0
+    assert (
+        train_main(
+            [
+                "--recipe",
+                "frozen-head",
+                "--data",
+                str(tiny_dataset),
+                "--out",
+                str(out),
+                "--run-dir",
+                str(tmp_path / "run"),
+                "--epochs",
+                "1",
+                "--folds",
+                "2",
+                "--image-size",
+                "64",
+                "--extra-negatives",
+                str(extra.parent),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "skipped" in printed and "UID_H6_99_9_hem.bmp" in printed
-    for name in ("blast_classifier.tflite", "blast_classifier.keras", "model_card.json",
-                 "MODEL_CARD.md", "roc_curve.png", "reliability.png"):
+    for name in (
+        "blast_classifier.tflite",
+        "blast_classifier.keras",
+        "model_card.json",
+        "MODEL_CARD.md",
+        "roc_curve.png",
+        "reliability.png",
+    ):
         assert (out / name).stat().st_size > 0, name
 
     classifier = Classifier(out, tta=False, batch_size=4)
@@ -144,8 +158,12 @@ def tiny_labs(tmp_path_factory, shared_data) -> Path:
     for klass in ("Benign", "Early"):  # fields 10 apart: two field blocks per class
         link(f"fields_taleqani/Original/{klass}", f"fields_taleqani/Original/{klass}", "*.jpg", 2, step=12)
     link("pbc_normal_other/neutrophil", "pbc_normal_other/neutrophil", "*.jpg", 2)
-    for lab, klass in (("bccd", "lymphocyte"), ("raabin_wbc", "unlabelled"), ("jiangxi_tecom", "lymphocyte"),
-                       ("cellavision_blog", "lymphocyte")):
+    for lab, klass in (
+        ("bccd", "lymphocyte"),
+        ("raabin_wbc", "unlabelled"),
+        ("jiangxi_tecom", "lymphocyte"),
+        ("cellavision_blog", "lymphocyte"),
+    ):
         link(f"other_labs_normal/{lab}/{klass}", f"other_labs_normal/{lab}/{klass}", "*", 2)
     return root
 
@@ -153,8 +171,20 @@ def tiny_labs(tmp_path_factory, shared_data) -> Path:
 @pytest.mark.slow
 def test_multilab_run_resumes_and_exports_a_model_with_its_familiarity_reference(tiny_labs, tmp_path, capsys):
     out, runs = tmp_path / "models", tmp_path / "runs"
-    args = ["--data-root", str(tiny_labs), "--out", str(out), "--run-dir", str(runs), "--epochs", "2",
-            "--steps-per-epoch", "2", "--image-size", "64"]
+    args = [
+        "--data-root",
+        str(tiny_labs),
+        "--out",
+        str(out),
+        "--run-dir",
+        str(runs),
+        "--epochs",
+        "2",
+        "--steps-per-epoch",
+        "2",
+        "--image-size",
+        "64",
+    ]
     assert train_main(args) == 0
     run = runs / "finetune"
     first = (run / "history.jsonl").read_text().splitlines()
@@ -162,7 +192,7 @@ def test_multilab_run_resumes_and_exports_a_model_with_its_familiarity_reference
     for stale in run.glob("epoch_02.*"):  # as if the machine had stopped during epoch 2
         stale.unlink()
     (run / "history.jsonl").write_text(first[0] + "\n")
-    assert train_main(args + ["--resume"]) == 0
+    assert train_main([*args, "--resume"]) == 0
     assert "resumed after epoch 1" in capsys.readouterr().out
     assert len((run / "history.jsonl").read_text().splitlines()) == 2
 

@@ -11,19 +11,32 @@ tf = pytest.importorskip("tensorflow")
 from app.core.classifier import Classifier  # noqa: E402
 from app.core.site import BUNDLED, SiteLibrary  # noqa: E402
 from app.core.store import CaseStore  # noqa: E402
-from test_training import tiny_dataset  # noqa: E402, F401 - the tiny original data set
 from training.__main__ import main as train_main  # noqa: E402
 from training.features import stored_canvas  # noqa: E402
 from training.lab import mixed_weights  # noqa: E402
 
-RATE_KEYS = {"version", "auroc", "threshold", "recall", "recall_interval", "specificity",
-             "specificity_interval"}
+RATE_KEYS = {"version", "auroc", "threshold", "recall", "recall_interval", "specificity", "specificity_interval"}
 
 
 def tiny_run(data_dir, tiny_dataset, run_dir) -> list[str]:
-    return ["--lab-data", str(data_dir), "--data", str(tiny_dataset), "--run-dir", str(run_dir),
-            "--epochs", "2", "--folds", "3", "--image-size", "64", "--views", "1",
-            "--extra-negatives", "none"]
+    return [
+        "--lab-data",
+        str(data_dir),
+        "--data",
+        str(tiny_dataset),
+        "--run-dir",
+        str(run_dir),
+        "--epochs",
+        "2",
+        "--folds",
+        "3",
+        "--image-size",
+        "64",
+        "--views",
+        "1",
+        "--extra-negatives",
+        "none",
+    ]
 
 
 def test_lab_weights_balance_classes_within_each_source():
@@ -46,7 +59,8 @@ def test_stored_canvas_reads_back_the_canvas_the_model_saw(lab, tmp_path):
 
 @pytest.mark.slow
 def test_retraining_writes_a_model_the_app_offers_with_both_models_on_the_same_cells(
-        lab_copy, tiny_dataset, tmp_path, capsys):  # noqa: F811
+    lab_copy, tiny_dataset, tmp_path, capsys
+):
     store, _, _ = lab_copy
     data_dir = store.path.parent
     assert train_main(tiny_run(data_dir, tiny_dataset, tmp_path / "run")) == 0
@@ -79,7 +93,7 @@ def test_retraining_writes_a_model_the_app_offers_with_both_models_on_the_same_c
     assert library.active().model.bundled, "a new model is used only once someone chooses it"
 
 
-def test_too_few_labels_are_refused_with_the_reason(tiny_dataset, tmp_path, capsys):  # noqa: F811
+def test_too_few_labels_are_refused_with_the_reason(tiny_dataset, tmp_path, capsys):
     data_dir = tmp_path / "new-lab"
     CaseStore.open(data_dir).close()
     assert train_main(tiny_run(data_dir, tiny_dataset, tmp_path / "run")) == 2

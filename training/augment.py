@@ -69,8 +69,9 @@ def stain_bank(canvases: np.ndarray, size: int = 2048, seed: int = 0) -> np.ndar
     return np.asarray(rows, dtype=np.float32)
 
 
-def view_transform(cached_size: int, input_size: int, crop_size: int, magnification, angle,
-                   flip, shift_x, shift_y) -> tf.Tensor:
+def view_transform(
+    cached_size: int, input_size: int, crop_size: int, magnification, angle, flip, shift_x, shift_y
+) -> tf.Tensor:
     """The 8 projective parameters mapping output pixels to cached-canvas pixels."""
     step = crop_size / CACHE_SCALE / input_size / magnification
     cos, sin = tf.cos(angle) * step, tf.sin(angle) * step
@@ -84,21 +85,24 @@ def view_transform(cached_size: int, input_size: int, crop_size: int, magnificat
 
 def _warp(canvas: tf.Tensor, transform: tf.Tensor, input_size: int) -> tf.Tensor:
     return tf.raw_ops.ImageProjectiveTransformV3(
-        images=canvas[None], transforms=transform[None], output_shape=[input_size, input_size],
-        fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")[0]
+        images=canvas[None],
+        transforms=transform[None],
+        output_shape=[input_size, input_size],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )[0]
 
 
 def centre_view(canvas: tf.Tensor, input_size: int, crop_size: int) -> tf.Tensor:
     """The model input of a cached canvas as the app makes it (centre crop, resized), float 0..255."""
     canvas = tf.cast(canvas, tf.float32)
     one = tf.constant(1.0)
-    transform = view_transform(canvas.shape[0], input_size, crop_size, one, 0.0 * one, one,
-                               0.0 * one, 0.0 * one)
+    transform = view_transform(canvas.shape[0], input_size, crop_size, one, 0.0 * one, one, 0.0 * one, 0.0 * one)
     return _warp(canvas, transform, input_size)
 
 
-def random_view(canvas: tf.Tensor, bank: tf.Tensor, input_size: int, crop_size: int,
-                aug: Augmentation) -> tf.Tensor:
+def random_view(canvas: tf.Tensor, bank: tf.Tensor, input_size: int, crop_size: int, aug: Augmentation) -> tf.Tensor:
     """One augmented model input (float32 0..255, cell on black) of a cached canvas."""
     canvas = tf.cast(canvas, tf.float32)
     low, high = aug.magnification
@@ -106,8 +110,7 @@ def random_view(canvas: tf.Tensor, bank: tf.Tensor, input_size: int, crop_size: 
     angle = tf.random.uniform([], 0.0, 2 * math.pi)
     flip = tf.where(tf.random.uniform([]) < 0.5, -1.0, 1.0)
     shift = tf.random.uniform([2], -aug.shift_px, aug.shift_px)
-    transform = view_transform(canvas.shape[0], input_size, crop_size, magnification, angle, flip,
-                               shift[0], shift[1])
+    transform = view_transform(canvas.shape[0], input_size, crop_size, magnification, angle, flip, shift[0], shift[1])
     image = _warp(canvas, transform, input_size)
     mask = tf.cast(tf.reduce_max(image, axis=-1, keepdims=True) > CELL_LEVEL, tf.float32)
     mask = tf.cond(tf.random.uniform([]) < aug.erode_p, lambda: _erode(mask), lambda: mask)
@@ -119,9 +122,11 @@ def random_view(canvas: tf.Tensor, bank: tf.Tensor, input_size: int, crop_size: 
 
 def _erode(mask: tf.Tensor) -> tf.Tensor:
     size = tf.random.uniform([], 1, 3, dtype=tf.int32) * 2 + 1
-    return tf.cond(size == 3,
-                   lambda: -tf.nn.max_pool2d(-mask[None], 3, 1, "SAME")[0],
-                   lambda: -tf.nn.max_pool2d(-mask[None], 5, 1, "SAME")[0])
+    return tf.cond(
+        size == 3,
+        lambda: -tf.nn.max_pool2d(-mask[None], 3, 1, "SAME")[0],
+        lambda: -tf.nn.max_pool2d(-mask[None], 5, 1, "SAME")[0],
+    )
 
 
 def _masked_moments(values: tf.Tensor, mask: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -160,19 +165,28 @@ def _colour(image: tf.Tensor, aug: Augmentation) -> tf.Tensor:
 
 
 def _focus_and_sensor(image: tf.Tensor, aug: Augmentation) -> tf.Tensor:
-    image = tf.cond(tf.random.uniform([]) < aug.blur_p,
-                    lambda: _gaussian_blur(image, tf.random.uniform([], *aug.blur_sigma)),
-                    lambda: image)
-    image = tf.cond(tf.random.uniform([]) < aug.noise_p,
-                    lambda: image + tf.random.normal(tf.shape(image)) * tf.random.uniform([], *aug.noise_sigma),
-                    lambda: image)
+    image = tf.cond(
+        tf.random.uniform([]) < aug.blur_p,
+        lambda: _gaussian_blur(image, tf.random.uniform([], *aug.blur_sigma)),
+        lambda: image,
+    )
+    image = tf.cond(
+        tf.random.uniform([]) < aug.noise_p,
+        lambda: image + tf.random.normal(tf.shape(image)) * tf.random.uniform([], *aug.noise_sigma),
+        lambda: image,
+    )
     low, high = aug.jpeg_quality
     return tf.cond(
         tf.random.uniform([]) < aug.jpeg_p,
-        lambda: tf.cast(tf.image.adjust_jpeg_quality(
-            tf.cast(tf.clip_by_value(image, 0.0, 255.0), tf.uint8),
-            tf.random.uniform([], low, high + 1, dtype=tf.int32)), tf.float32),
-        lambda: image)
+        lambda: tf.cast(
+            tf.image.adjust_jpeg_quality(
+                tf.cast(tf.clip_by_value(image, 0.0, 255.0), tf.uint8),
+                tf.random.uniform([], low, high + 1, dtype=tf.int32),
+            ),
+            tf.float32,
+        ),
+        lambda: image,
+    )
 
 
 def _gaussian_blur(image: tf.Tensor, sigma: tf.Tensor) -> tf.Tensor:

@@ -27,8 +27,16 @@ STAGES = [
 ]
 
 
-def _conv_bn(x, filters: int, name: str, bn_name: str, kernel: int = 1, stride: int = 1,
-             activate: bool = True, depthwise: bool = False):
+def _conv_bn(
+    x,
+    filters: int,
+    name: str,
+    bn_name: str,
+    kernel: int = 1,
+    stride: int = 1,
+    activate: bool = True,
+    depthwise: bool = False,
+):
     if depthwise:
         x = keras.layers.DepthwiseConv2D(kernel, stride, padding="same", use_bias=False, name=name)(x)
     else:
@@ -49,8 +57,9 @@ def build_backbone(input_size: int, weights: Path | None = WEIGHTS) -> keras.Mod
             block_input, block_stride = x, stride if repeat == 0 else 1
             if expand != 1:
                 x = _conv_bn(x, in_filters * expand, f"{prefix}._expand_conv", f"{prefix}._bn0")
-            x = _conv_bn(x, 0, f"{prefix}._depthwise_conv", f"{prefix}._bn1", kernel=kernel,
-                         stride=block_stride, depthwise=True)
+            x = _conv_bn(
+                x, 0, f"{prefix}._depthwise_conv", f"{prefix}._bn1", kernel=kernel, stride=block_stride, depthwise=True
+            )
             x = _conv_bn(x, out_filters, f"{prefix}._project_conv", f"{prefix}._bn2", activate=False)
             if block_stride == 1 and in_filters == out_filters:
                 x = keras.layers.Add(name=f"{prefix}_add")([x, block_input])
@@ -72,8 +81,9 @@ def load_imagenet_weights(model: keras.Model, weights: Path = WEIGHTS) -> None:
         elif isinstance(layer, keras.layers.Conv2D):
             layer.set_weights([arrays[f"{layer.name}.weight"].transpose(2, 3, 1, 0)])
         elif isinstance(layer, keras.layers.BatchNormalization):
-            layer.set_weights([arrays[f"{layer.name}.{key}"]
-                               for key in ("weight", "bias", "running_mean", "running_var")])
+            layer.set_weights(
+                [arrays[f"{layer.name}.{key}"] for key in ("weight", "bias", "running_mean", "running_var")]
+            )
 
 
 def reference_features(weights: Path = WEIGHTS) -> np.ndarray:

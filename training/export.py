@@ -9,7 +9,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
 
 import app
@@ -39,10 +38,11 @@ def export_model(classifier: keras.Model, out: Path) -> None:
         classifier.save(keras_file)
         os.replace(keras_file, out / KERAS_NAME)
     size = classifier.input_shape[1]
-    signature = tf.function(lambda image: classifier(image, training=False),
-                            input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32, "image")])
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [signature.get_concrete_function()], classifier)
+    signature = tf.function(
+        lambda image: classifier(image, training=False),
+        input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32, "image")],
+    )
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([signature.get_concrete_function()], classifier)
     _write_atomically(out / TFLITE_NAME, converter.convert())
 
 
@@ -56,7 +56,9 @@ def write_card(config, cv, out: Path) -> dict:
         "model": model_section("head retrained on all patients with the cross-validated recipe"),
         "training_data": training_data_section(config, cv.images, cv.labels, cv.extras),
         "training": {
-            "epochs": config.epochs, "folds": config.folds, "seed": config.seed,
+            "epochs": config.epochs,
+            "folds": config.folds,
+            "seed": config.seed,
             "weight_decay": config.weight_decay,
             "augmentation": augmentation(config),
             "class_balance": "class weights inversely proportional to class frequency",
@@ -79,7 +81,7 @@ def model_version(out: Path, tag: str = "") -> str:
 def model_section(final_model: str) -> dict:
     return {
         "architecture": "EfficientNet-Lite0 (ImageNet weights, frozen) + linear head on "
-                        f"pooled features of {', '.join(FEATURE_LAYERS)}",
+        f"pooled features of {', '.join(FEATURE_LAYERS)}",
         "output": "one logit per image; probability = sigmoid(logit / temperature)",
         "final_model": final_model,
         "files": {"tflite": TFLITE_NAME, "keras": KERAS_NAME},
@@ -87,26 +89,31 @@ def model_section(final_model: str) -> dict:
 
 
 def augmentation(config) -> str:
-    return ("the 8 flips/rotations of every image as training views"
-            if config.views == 8 else "none (one view per image)")
+    return (
+        "the 8 flips/rotations of every image as training views" if config.views == 8 else "none (one view per image)"
+    )
 
 
 def training_data_section(config, images, labels, extras) -> dict:
     """The labelled images (C-NMC) and extra negatives a model was trained on."""
-    patients = {label: sorted({i.patient for i, l in zip(images, labels) if l == flag})
-                for label, flag in (("all", True), ("hem", False))}
+    patients = {
+        label: sorted({image.patient for image, is_blast in zip(images, labels) if is_blast == flag})
+        for label, flag in (("all", True), ("hem", False))
+    }
     return {
         "source": "C-NMC 2019 (TCIA, doi:10.7937/tcia.2019.dc64i46r), CC BY 3.0",
         "folder": str(config.data),
         "images_per_class": {"all": int(labels.sum()), "hem": int((~labels).sum())},
         "patients_per_class": {k: len(v) for k, v in patients.items()},
         "file_list_sha256": file_list_hash(images, config.data),
-        "extra_negatives": None if not extras else {
+        "extra_negatives": None
+        if not extras
+        else {
             "source": "PBC dataset (Acevedo et al. 2020, doi:10.17632/snkd93bnjr.1), CC BY 4.0",
             "folder": str(config.extra_negatives),
             "cells": len(extras),
             "use": "segmented with the app's cell finder (cell nearest the centre); added "
-                   "to every training fold as negatives; excluded from the metrics",
+            "to every training fold as negatives; excluded from the metrics",
             "file_list_sha256": file_list_hash(extras, config.extra_negatives),
         },
     }
@@ -123,6 +130,7 @@ def write_card_files(card: dict, cv, out: Path, markdown: str) -> None:
 
 def _plot_roc(cv, path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -132,8 +140,13 @@ def _plot_roc(cv, path: Path) -> None:
     figure, axes = plt.subplots(figsize=(4.5, 4.5), dpi=120)
     axes.plot(fpr, tpr, label=f"out-of-fold, AUROC {cv.evaluation['auroc']:.3f}")
     axes.plot([0, 1], [0, 1], ":", color="grey")
-    axes.plot(1 - chosen["specificity"], chosen["recall"], "o", color="crimson",
-              label=f"threshold {cv.decision['threshold']:.3f}")
+    axes.plot(
+        1 - chosen["specificity"],
+        chosen["recall"],
+        "o",
+        color="crimson",
+        label=f"threshold {cv.decision['threshold']:.3f}",
+    )
     axes.set(xlabel="1 - specificity", ylabel="blast recall", title="ROC, patient-level CV")
     axes.legend(loc="lower right")
     figure.tight_layout()
@@ -143,6 +156,7 @@ def _plot_roc(cv, path: Path) -> None:
 
 def _plot_reliability(cv, path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -152,11 +166,9 @@ def _plot_reliability(cv, path: Path) -> None:
         (f"after (T={cv.decision['temperature']:.2f})", cv.evaluation["probabilities"]),
     ):
         bins = metrics.reliability(cv.labels, probabilities)
-        axes.plot([b["mean_probability"] for b in bins], [b["blast_fraction"] for b in bins],
-                  "o-", label=name)
+        axes.plot([b["mean_probability"] for b in bins], [b["blast_fraction"] for b in bins], "o-", label=name)
     axes.plot([0, 1], [0, 1], ":", color="grey")
-    axes.set(xlabel="predicted blast probability", ylabel="observed blast fraction",
-             title="Reliability, out-of-fold")
+    axes.set(xlabel="predicted blast probability", ylabel="observed blast fraction", title="Reliability, out-of-fold")
     axes.legend(loc="upper left")
     figure.tight_layout()
     figure.savefig(path)
@@ -167,27 +179,35 @@ def _markdown(card: dict) -> str:
     m, d, data = card["metrics"], card["decision"], card["training_data"]
     cm = m["confusion_matrix"]
     lines = [
-        f"# {card['name']} — model card", "",
-        f"Version {card['version']}, created {card['created']}.", "",
-        "Decision support only: every flagged or uncertain cell needs review by a qualified "
-        "person. Not a diagnosis.", "",
-        "## Model", f"- {card['model']['architecture']}.", f"- {card['model']['output']}.",
-        f"- Final model: {card['model']['final_model']}.", "",
+        f"# {card['name']} — model card",
+        "",
+        f"Version {card['version']}, created {card['created']}.",
+        "",
+        "Decision support only: every flagged or uncertain cell needs review by a qualified person. Not a diagnosis.",
+        "",
+        "## Model",
+        f"- {card['model']['architecture']}.",
+        f"- {card['model']['output']}.",
+        f"- Final model: {card['model']['final_model']}.",
+        "",
         "## Training data",
         f"- {data['source']}.",
         f"- Images: {data['images_per_class']['all']} blast (ALL), {data['images_per_class']['hem']} "
         f"normal (hem); patients: {data['patients_per_class']['all']} ALL, "
         f"{data['patients_per_class']['hem']} healthy.",
-        f"- File list SHA-256: `{data['file_list_sha256']}`.", "",
+        f"- File list SHA-256: `{data['file_list_sha256']}`.",
+        "",
         "## How it was evaluated",
         f"- {card['training']['split']} ({card['training']['folds']} folds, seed "
         f"{card['training']['seed']}). No patient is on both sides of a split.",
         f"- Augmentation: {card['training']['augmentation']}; {card['training']['class_balance']}.",
-        "", "## Out-of-fold results (patient-level)", "",
-        "| metric | value |", "|---|---|",
+        "",
+        "## Out-of-fold results (patient-level)",
+        "",
+        "| metric | value |",
+        "|---|---|",
         f"| AUROC | {m['auroc']:.3f} |",
-        f"| AUROC without / with test-time augmentation | {m['auroc_without_tta']:.3f} / "
-        f"{m['auroc_with_tta']:.3f} |",
+        f"| AUROC without / with test-time augmentation | {m['auroc_without_tta']:.3f} / {m['auroc_with_tta']:.3f} |",
         f"| threshold (target recall {d['target_recall']}) | {d['threshold']:.4f} |",
         f"| recall (sensitivity) | {m['recall']:.3f} |",
         f"| specificity | {m['specificity']:.3f} |",
@@ -200,37 +220,57 @@ def _markdown(card: dict) -> str:
         f"| uncertain band | {d['uncertain_band'][0]:.4f} – {d['uncertain_band'][1]:.4f} "
         f"({m['uncertain_fraction']:.1%} of cells) |",
         f"| test-time augmentation in the app | {'on' if d['tta'] else 'off'} |",
-        "", "Confusion matrix at the threshold:", "",
-        "| | flagged | not flagged |", "|---|---|---|",
+        "",
+        "Confusion matrix at the threshold:",
+        "",
+        "| | flagged | not flagged |",
+        "|---|---|---|",
         f"| blast | {cm['true_blast']['flagged']} | {cm['true_blast']['not_flagged']} |",
         f"| normal | {cm['true_normal']['flagged']} | {cm['true_normal']['not_flagged']} |",
-        "", "![ROC curve](roc_curve.png) ![Reliability diagram](reliability.png)", "",
-        "## Per patient (out-of-fold)", "",
+        "",
+        "![ROC curve](roc_curve.png) ![Reliability diagram](reliability.png)",
+        "",
+        "## Per patient (out-of-fold)",
+        "",
         "| patient | class | fold | cells | flagged | flagged % | mean probability |",
         "|---|---|---|---|---|---|---|",
     ]
-    lines += [f"| {r['patient']} | {r['class']} | {r['fold']} | {r['cells']} | {r['flagged']} | "
-              f"{r['flagged_fraction']:.1%} | {r['mean_probability']:.3f} |" for r in m["per_patient"]]
+    lines += [
+        f"| {r['patient']} | {r['class']} | {r['fold']} | {r['cells']} | {r['flagged']} | "
+        f"{r['flagged_fraction']:.1%} | {r['mean_probability']:.3f} |"
+        for r in m["per_patient"]
+    ]
     extra = data["extra_negatives"]
     lines += ["", "## Other normal cell types (not lymphoid)", ""]
     if extra:
-        lines += [f"{extra['cells']} normal cells of other types ({extra['source']}) were {extra['use']}. "
-                  "Out-of-fold share flagged as blast at the threshold:", "",
-                  "| cell type | cells | flagged |", "|---|---|---|"]
-        lines += [f"| {name} | {r['cells']} | {r['flagged_fraction']:.1%} |"
-                  for name, r in m["extra_negatives_flagged"].items()]
+        lines += [
+            f"{extra['cells']} normal cells of other types ({extra['source']}) were {extra['use']}. "
+            "Out-of-fold share flagged as blast at the threshold:",
+            "",
+            "| cell type | cells | flagged |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| {name} | {r['cells']} | {r['flagged_fraction']:.1%} |"
+            for name, r in m["extra_negatives_flagged"].items()
+        ]
     else:
-        lines += ["None in training: the model has only seen lymphoid cells; "
-                  "`bench/pbc_flag_rate.py` measures how often it flags other types."]
-    lines += ["", "## Limits",
-              "- One lab, one stain normalisation, one camera: neither the threshold nor the "
-              "ranking is known to carry to another lab. `bench/external_taleqani.py` runs the "
-              "model on another lab's whole fields (Taleqani, 224 px): check it before trusting "
-              "the model there, and recalibrate per site.",
-              "- The extra negatives come from one other lab: the head may learn that cells unlike "
-              "C-NMC's look normal, which costs recall at a new lab.",
-              "- C-NMC normal cells are lymphoid only; other cell types were never seen in the "
-              "C-NMC labels.", ""]
+        lines += [
+            "None in training: the model has only seen lymphoid cells; "
+            "`bench/pbc_flag_rate.py` measures how often it flags other types."
+        ]
+    lines += [
+        "",
+        "## Limits",
+        "- One lab, one stain normalisation, one camera: neither the threshold nor the "
+        "ranking is known to carry to another lab. `bench/external_taleqani.py` runs the "
+        "model on another lab's whole fields (Taleqani, 224 px): check it before trusting "
+        "the model there, and recalibrate per site.",
+        "- The extra negatives come from one other lab: the head may learn that cells unlike "
+        "C-NMC's look normal, which costs recall at a new lab.",
+        "- C-NMC normal cells are lymphoid only; other cell types were never seen in the C-NMC labels.",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -8,6 +8,7 @@ these cached arrays in seconds.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -67,13 +68,16 @@ def extract_features(
     extractor = None
     chunks, started = [], time.monotonic()
     for start in range(0, len(images), CHUNK_SIZE):
-        inputs, readable = _chunk_inputs(images[start:start + CHUNK_SIZE], preprocessing,
-                                         canvas or training_canvas, log)
+        inputs, readable = _chunk_inputs(
+            images[start : start + CHUNK_SIZE], preprocessing, canvas or training_canvas, log
+        )
         chunk_file = folder / f"{_inputs_key(inputs, readable, views)}.npz"
         if not chunk_file.exists():
             if extractor is None:
-                model = build_feature_extractor(preprocessing.input_size)
-                extractor = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+                extractor = tf.function(
+                    functools.partial(build_feature_extractor(preprocessing.input_size), training=False),
+                    reduce_retracing=True,
+                )
             features = _chunk_features(inputs, extractor, batch_size, views)
             temporary = chunk_file.with_suffix(".tmp.npz")
             np.savez(temporary, features=features)
@@ -81,8 +85,7 @@ def extract_features(
             done = min(start + CHUNK_SIZE, len(images))
             rate = (done - start) / max(time.monotonic() - started, 1e-9)
             started = time.monotonic()
-            log(f"features {done}/{len(images)}  {rate:.1f} img/s  "
-                f"ETA {(len(images) - done) / rate / 60:.1f} min")
+            log(f"features {done}/{len(images)}  {rate:.1f} img/s  ETA {(len(images) - done) / rate / 60:.1f} min")
         with np.load(chunk_file) as chunk:
             chunks.append((chunk["features"], readable))
     features = np.concatenate([c[0] for c in chunks]).astype(np.float32)
@@ -145,7 +148,7 @@ def _chunk_features(inputs: np.ndarray, extractor, batch_size: int, views: int) 
         raise ValueError(f"views must be 1 or 8, not {views}")
     batches = []
     for start in range(0, len(inputs), batch_size):
-        batch = inputs[start:start + batch_size]
+        batch = inputs[start : start + batch_size]
         outputs = [extractor(view).numpy() for view in (tta_views(batch) if views == 8 else [batch])]
         batches.append(np.stack(outputs, axis=1))
     return np.concatenate(batches).astype(np.float16)

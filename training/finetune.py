@@ -29,8 +29,13 @@ from training.labs import LABS, CellSet, lab_by_name, load_cells
 
 keras = tf.keras
 
-SHARES = {("cnmc", True): 0.25, ("taleqani", True): 0.25, ("cnmc", False): 0.20,
-          ("taleqani", False): 0.15, ("normal_labs", False): 0.15}
+SHARES = {
+    ("cnmc", True): 0.25,
+    ("taleqani", True): 0.25,
+    ("cnmc", False): 0.20,
+    ("taleqani", False): 0.15,
+    ("normal_labs", False): 0.15,
+}
 """Share of each batch per (lab, is_blast); the normal-cell labs split theirs evenly."""
 
 
@@ -89,8 +94,9 @@ def epoch_indices(cells: CellSet, training: np.ndarray, config: FinetuneConfig, 
     """The cells of one epoch, drawn with SHARES; within a stratum a group of n cells weighs sqrt(n)."""
     rng = np.random.default_rng([config.seed, epoch])
     total = config.steps_per_epoch * config.batch_size
-    normal_labs = [lab.name for lab in LABS if lab.normal_only and lab.role == "train"
-                   and lab.name not in config.leave_out]
+    normal_labs = [
+        lab.name for lab in LABS if lab.normal_only and lab.role == "train" and lab.name not in config.leave_out
+    ]
     strata = {key: share for key, share in SHARES.items() if key[0] != "normal_labs"}
     strata.update({(name, False): SHARES[("normal_labs", False)] / len(normal_labs) for name in normal_labs})
     strata = {key: share for key, share in strata.items() if key[0] not in config.leave_out}
@@ -105,7 +111,12 @@ def epoch_indices(cells: CellSet, training: np.ndarray, config: FinetuneConfig, 
         chosen.append(rng.choice(members, round(total * share * scale), p=weights / weights.sum()))
     indices = np.concatenate(chosen)
     rng.shuffle(indices)
-    return indices[:total - total % config.batch_size]
+    return indices[: total - total % config.batch_size]
+
+
+def _labelled_canvases(cells: CellSet, indices: np.ndarray):
+    """(canvas, label) of the given cells, in order."""
+    return ((cells.canvases[i], np.float32(cells.is_blast[i])) for i in indices)
 
 
 def build_model(input_size: int, dropout: float) -> keras.Model:
@@ -122,7 +133,8 @@ def build_model(input_size: int, dropout: float) -> keras.Model:
 def _optimiser(config: FinetuneConfig, peak: float) -> keras.optimizers.Optimizer:
     total = config.epochs * config.steps_per_epoch
     schedule = keras.optimizers.schedules.CosineDecay(
-        0.0, max(1, total - config.warmup_steps), warmup_target=peak, warmup_steps=config.warmup_steps)
+        0.0, max(1, total - config.warmup_steps), warmup_target=peak, warmup_steps=config.warmup_steps
+    )
     return keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
 
 
@@ -150,30 +162,37 @@ def train(config: FinetuneConfig, log: Callable[[str], None] = print) -> Path:
             logits = model(images, training=True)[0][:, 0]
             loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(targets, logits))
         gradients = tape.gradient(loss, head_vars + backbone_vars)
-        head_opt.apply_gradients(zip(gradients[:len(head_vars)], head_vars))
-        backbone_opt.apply_gradients(zip(gradients[len(head_vars):], backbone_vars))
+        head_opt.apply_gradients(zip(gradients[: len(head_vars)], head_vars))
+        backbone_opt.apply_gradients(zip(gradients[len(head_vars) :], backbone_vars))
         return loss
 
     aug = config.augmentation
     for epoch in range(start_epoch, config.epochs):
         indices = epoch_indices(cells, training, config, epoch)
-        dataset = (tf.data.Dataset.from_generator(
-            lambda: ((cells.canvases[i], np.float32(cells.is_blast[i])) for i in indices),
-            output_signature=(tf.TensorSpec(cells.canvases.shape[1:], tf.uint8), tf.TensorSpec([], tf.float32)))
-            .map(lambda c, y: (random_view(c, bank, config.input_size, config.crop_size, aug), y),
-                 num_parallel_calls=tf.data.AUTOTUNE)
-            .batch(config.batch_size).prefetch(2))
+        dataset = (
+            tf.data.Dataset.from_generator(
+                functools.partial(_labelled_canvases, cells, indices),
+                output_signature=(tf.TensorSpec(cells.canvases.shape[1:], tf.uint8), tf.TensorSpec([], tf.float32)),
+            )
+            .map(
+                lambda c, y: (random_view(c, bank, config.input_size, config.crop_size, aug), y),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
+            .batch(config.batch_size)
+            .prefetch(2)
+        )
         started, losses = time.monotonic(), []
         for batch, (images, labels) in enumerate(dataset):
             losses.append(float(step(images, labels)))
             if (batch + 1) % 32 == 0:
                 rate = (batch + 1) * config.batch_size / (time.monotonic() - started)
-                log(f"epoch {epoch + 1} step {batch + 1}/{len(indices) // config.batch_size} "
-                    f"loss {np.mean(losses[-32:]):.4f} {rate:.1f} img/s")
+                log(
+                    f"epoch {epoch + 1} step {batch + 1}/{len(indices) // config.batch_size} "
+                    f"loss {np.mean(losses[-32:]):.4f} {rate:.1f} img/s"
+                )
         logits = predict_held_out(model, cells, held, config)
         summary = held_out_summary(cells, held, logits)
-        summary.update(epoch=epoch + 1, loss=float(np.mean(losses)),
-                       minutes=(time.monotonic() - started) / 60)
+        summary.update(epoch=epoch + 1, loss=float(np.mean(losses)), minutes=(time.monotonic() - started) / 60)
         _save_epoch(config.run_dir, epoch + 1, model, head_opt, backbone_opt, logits, summary)
         log(f"epoch {epoch + 1}: " + json.dumps({k: v for k, v in summary.items() if k != "epoch"}))
     return config.run_dir
@@ -182,22 +201,25 @@ def train(config: FinetuneConfig, log: Callable[[str], None] = print) -> Path:
 def predict_held_out(model: keras.Model, cells: CellSet, held: np.ndarray, config: FinetuneConfig) -> np.ndarray:
     """Logits of the held-out cells, centre view (as the app makes it)."""
     rows = np.flatnonzero(held)
-    logits = [forward(model, centre_inputs(cells.canvases[rows[i:i + 1024]], config))[0]
-              for i in range(0, len(rows), 1024)]
+    logits = [
+        forward(model, centre_inputs(cells.canvases[rows[i : i + 1024]], config))[0] for i in range(0, len(rows), 1024)
+    ]
     return np.concatenate(logits) if logits else np.zeros(0, np.float32)
 
 
 def centre_inputs(canvases: np.ndarray, config: FinetuneConfig, batch: int = 256) -> np.ndarray:
     """Model inputs of cached canvases in the centre view (what the app's model_input gives)."""
     view = _centre_view_function(config.input_size, config.crop_size)
-    parts = [view(tf.constant(canvases[i:i + batch])).numpy() for i in range(0, len(canvases), batch)]
+    parts = [view(tf.constant(canvases[i : i + batch])).numpy() for i in range(0, len(canvases), batch)]
     return np.concatenate(parts) if parts else np.zeros((0, config.input_size, config.input_size, 3), np.float32)
 
 
 @functools.cache
 def _centre_view_function(input_size: int, crop_size: int):
-    return tf.function(lambda c: tf.map_fn(lambda x: centre_view(x, input_size, crop_size), c,
-                                           fn_output_signature=tf.float32), reduce_retracing=True)
+    return tf.function(
+        lambda c: tf.map_fn(lambda x: centre_view(x, input_size, crop_size), c, fn_output_signature=tf.float32),
+        reduce_retracing=True,
+    )
 
 
 def forward(model: keras.Model, inputs: np.ndarray, batch: int = 128) -> tuple[np.ndarray, np.ndarray]:
@@ -205,7 +227,7 @@ def forward(model: keras.Model, inputs: np.ndarray, batch: int = 128) -> tuple[n
     run = _forward_function(model)
     logits, features = [], []
     for start in range(0, len(inputs), batch):
-        logit, feature = run(tf.constant(inputs[start:start + batch]))
+        logit, feature = run(tf.constant(inputs[start : start + batch]))
         logits.append(logit.numpy()[:, 0])
         features.append(feature.numpy())
     return np.concatenate(logits), np.concatenate(features)
@@ -256,9 +278,11 @@ def _save_epoch(run_dir: Path, epoch: int, model, head_opt, backbone_opt, logits
     """Weights, optimiser state, held-out logits and the summary of one epoch, each atomically."""
     temporary = run_dir / f"epoch_{epoch:02d}.tmp.weights.h5"
     model.save_weights(temporary)
-    state = {f"{name}_{index}": variable.numpy()
-             for name, opt in (("head", head_opt), ("backbone", backbone_opt))
-             for index, variable in enumerate(opt.variables)}
+    state = {
+        f"{name}_{index}": variable.numpy()
+        for name, opt in (("head", head_opt), ("backbone", backbone_opt))
+        for index, variable in enumerate(opt.variables)
+    }
     np.savez(run_dir / f"epoch_{epoch:02d}.optimiser.tmp.npz", **state)
     np.save(run_dir / f"epoch_{epoch:02d}.logits.npy", logits)
     (run_dir / f"epoch_{epoch:02d}.optimiser.tmp.npz").replace(run_dir / f"epoch_{epoch:02d}.optimiser.npz")
@@ -274,18 +298,37 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m training.finetune", description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", type=Path, default=SHARED_DATA, help="the shared data folder")
-    parser.add_argument("--run-dir", type=Path, default=REPO / "training" / "runs" / "finetune",
-                        help="checkpoints; an interrupted run in it resumes")
+    parser.add_argument(
+        "--run-dir",
+        type=Path,
+        default=REPO / "training" / "runs" / "finetune",
+        help="checkpoints; an interrupted run in it resumes",
+    )
     parser.add_argument("--epochs", type=int, default=FinetuneConfig.epochs)
     parser.add_argument("--steps-per-epoch", type=int, default=FinetuneConfig.steps_per_epoch)
     parser.add_argument("--input-size", type=int, default=FinetuneConfig.input_size)
     parser.add_argument("--seed", type=int, default=FinetuneConfig.seed)
     parser.add_argument("--leave-out", nargs="*", default=[], help="labs kept out of training (scored)")
+    parser.add_argument(
+        "--magnification",
+        nargs=2,
+        type=float,
+        default=Augmentation.magnification,
+        metavar=("LOW", "HIGH"),
+        help="range of the random magnification of a view",
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
-    config = FinetuneConfig(data_root=args.data_root.resolve(), run_dir=args.run_dir.resolve(),
-                            epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
-                            input_size=args.input_size, seed=args.seed, leave_out=tuple(args.leave_out))
+    config = FinetuneConfig(
+        data_root=args.data_root.resolve(),
+        run_dir=args.run_dir.resolve(),
+        epochs=args.epochs,
+        steps_per_epoch=args.steps_per_epoch,
+        input_size=args.input_size,
+        seed=args.seed,
+        leave_out=tuple(args.leave_out),
+        augmentation=Augmentation(magnification=tuple(args.magnification)),
+    )
     train(config, lambda m: print(f"[{(time.monotonic() - started) / 60:6.1f} min] {m}", flush=True))
     return 0
 

@@ -20,8 +20,9 @@ keras = tf.keras
 def build_head(feature_size: int, weight_decay: float) -> keras.Model:
     inputs = keras.Input((feature_size,), name="features")
     standardised = keras.layers.Normalization(name="standardise")(inputs)
-    logit = keras.layers.Dense(1, kernel_regularizer=keras.regularizers.L2(weight_decay),
-                               name="blast_logit")(standardised)
+    logit = keras.layers.Dense(1, kernel_regularizer=keras.regularizers.L2(weight_decay), name="blast_logit")(
+        standardised
+    )
     return keras.Model(inputs, logit, name="head")
 
 
@@ -48,8 +49,7 @@ def train_head(
     sample_weights = np.repeat(np.asarray(image_weights, dtype=np.float32), features.shape[1])
     head = build_head(features.shape[-1], weight_decay)
     head.get_layer("standardise").adapt(samples)
-    head.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                 loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    head.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=keras.losses.BinaryCrossentropy(from_logits=True))
     first_epoch = 0
     callbacks = []
     if checkpoint_dir is not None:
@@ -60,8 +60,17 @@ def train_head(
             first_epoch = json.loads(state.read_text())["epochs_done"]
         callbacks.append(_EpochCheckpoint(weights, state))
     if first_epoch < epochs:
-        head.fit(samples, targets, batch_size=batch_size, epochs=epochs, initial_epoch=first_epoch,
-                 sample_weight=sample_weights, shuffle=True, verbose=0, callbacks=callbacks)
+        head.fit(
+            samples,
+            targets,
+            batch_size=batch_size,
+            epochs=epochs,
+            initial_epoch=first_epoch,
+            sample_weight=sample_weights,
+            shuffle=True,
+            verbose=0,
+            callbacks=callbacks,
+        )
     return head
 
 

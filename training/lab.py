@@ -79,15 +79,23 @@ def retrain(config: TrainingConfig, data_dir: Path, lab_share: float, log: Calla
         labels = store.lab_labels()
         check_enough_labels(LabelSet.of(labels, np.zeros(len(labels))), purpose="retrain")
         current = SiteLibrary(data_dir).active().model
-        log(f"{len(labels)} labelled cells of {len({label.case_id for label in labels})} signed-off "
-            f"cases; current model {current.card.version}")
+        log(
+            f"{len(labels)} labelled cells of {len({label.case_id for label in labels})} signed-off "
+            f"cases; current model {current.card.version}"
+        )
         original = load_training_set(config, log)
         config.run_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="lab_cells-", dir=config.run_dir) as folder:
             images = _write_canvases(store, labels, Path(folder))
             features, readable = extract_features(
-                images, original.preprocessing, config.run_dir / "cache", config.views,
-                config.batch_size, log, canvas=stored_canvas)
+                images,
+                original.preprocessing,
+                config.run_dir / "cache",
+                config.views,
+                config.batch_size,
+                log,
+                canvas=stored_canvas,
+            )
             labels = [label for label, ok in zip(labels, readable) if ok]
             images, features = [image for image, ok in zip(images, readable) if ok], features[readable]
             lab = LabelSet.of(labels, current_logits(current, images))
@@ -99,18 +107,25 @@ def retrain(config: TrainingConfig, data_dir: Path, lab_share: float, log: Calla
 
     def train(lab_members: np.ndarray, seed: int):
         weights = mixed_weights(original_labels, lab.is_blast[lab_members], lab_share)
-        return train_head(np.concatenate([original_features, features[lab_members]]),
-                          np.r_[original_labels, lab.is_blast[lab_members]], config.epochs, seed,
-                          config.weight_decay, image_weights=weights)
+        return train_head(
+            np.concatenate([original_features, features[lab_members]]),
+            np.r_[original_labels, lab.is_blast[lab_members]],
+            config.epochs,
+            seed,
+            config.weight_decay,
+            image_weights=weights,
+        )
 
     fold_of = case_folds(lab, config.folds, config.seed)
     out_of_fold = np.zeros(features.shape[:2], dtype=np.float32)
     for fold in range(fold_of.max() + 1):
         held_out = fold_of == fold
         out_of_fold[held_out] = head_logits(train(~held_out, config.seed + fold), features[held_out])
-        log(f"lab fold {fold + 1}/{fold_of.max() + 1}: {int(held_out.sum())} held-out cells, AUROC "
+        log(
+            f"lab fold {fold + 1}/{fold_of.max() + 1}: {int(held_out.sum())} held-out cells, AUROC "
             f"{auroc(lab.is_blast[held_out], out_of_fold[held_out].mean(axis=1)):.3f}  "
-            f"({(time.monotonic() - started) / 60:.1f} min)")
+            f"({(time.monotonic() - started) / 60:.1f} min)"
+        )
     cv = CrossValidation(images, lab.is_blast, fold_of, out_of_fold, original.preprocessing)
     decide(cv, config.target_recall)
     final = train(np.ones(len(lab), dtype=bool), config.seed)
@@ -120,8 +135,10 @@ def retrain(config: TrainingConfig, data_dir: Path, lab_share: float, log: Calla
 def mixed_weights(original_labels: np.ndarray, lab_labels: np.ndarray, lab_share: float) -> np.ndarray:
     """Image weights, original first: classes balanced within each source, the lab's cells
     `lab_share` of the total, mean 1."""
-    shares = np.r_[(1 - lab_share) * class_balanced_weights(original_labels) / len(original_labels),
-                   lab_share * class_balanced_weights(lab_labels) / len(lab_labels)]
+    shares = np.r_[
+        (1 - lab_share) * class_balanced_weights(original_labels) / len(original_labels),
+        lab_share * class_balanced_weights(lab_labels) / len(lab_labels),
+    ]
     return shares * len(shares)
 
 
@@ -130,7 +147,7 @@ def current_logits(current: ModelChoice, images: list[LabelledImage]) -> np.ndar
     classifier = Classifier(current.folder)
     logits = []
     for start in range(0, len(images), CLASSIFY_CHUNK):
-        canvases = [stored_canvas(image.path) for image in images[start:start + CLASSIFY_CHUNK]]
+        canvases = [stored_canvas(image.path) for image in images[start : start + CLASSIFY_CHUNK]]
         logits += [prediction.logit for prediction in classifier.classify(canvases)]
     return np.array(logits, dtype=np.float64)
 
@@ -141,40 +158,47 @@ def cross_fitted_flags(cv: CrossValidation, target_recall: float) -> np.ndarray:
     for fold in np.unique(cv.fold_of):
         held_out = cv.fold_of == fold
         if cv.labels[~held_out].all() or not cv.labels[~held_out].any():
-            raise RecalibrationRefused("the other folds of a fold hold only one class: "
-                                       "label cells of more cases")
+            raise RecalibrationRefused("the other folds of a fold hold only one class: label cells of more cases")
         decision = fit_decision(cv.labels[~held_out], cv.logits[~held_out], target_recall)
         flagged[held_out] = decided_probabilities(cv.logits[held_out], decision) >= decision["threshold"]
     return flagged
 
 
-def lab_evaluation(cv: CrossValidation, lab: LabelSet, current: ModelChoice, version: str,
-                   target_recall: float) -> dict:
+def lab_evaluation(
+    cv: CrossValidation, lab: LabelSet, current: ModelChoice, version: str, target_recall: float
+) -> dict:
     """Current and retrained model on the same held-out lab cells (the card's `lab_evaluation`)."""
     rule = current.card.rule
     models = {
-        "current": (current.card.version, lab.logits, rule.threshold,
-                    rule.probabilities(lab.logits) >= rule.threshold),
-        "retrained": (version, decision_logits(cv.logits, cv.decision["tta"]), cv.decision["threshold"],
-                      cross_fitted_flags(cv, target_recall)),
+        "current": (current.card.version, lab.logits, rule.threshold, rule.probabilities(lab.logits) >= rule.threshold),
+        "retrained": (
+            version,
+            decision_logits(cv.logits, cv.decision["tta"]),
+            cv.decision["threshold"],
+            cross_fitted_flags(cv, target_recall),
+        ),
     }
     evaluation = {
         "method": f"this lab's cases (never cells) dealt into folds; each fold's cells scored by a "
-                  f"head trained on the original data and the other folds' lab cells, and decided by "
-                  f"the temperature and threshold fitted on the other folds' out-of-fold logits at "
-                  f"target recall {target_recall}; the current model (its LiteRT file, its card's "
-                  f"TTA and threshold) on the same cells; AUROC of the logits; 95% Wilson intervals on "
-                  f"the design-effect-adjusted number of cells. 'threshold' is each model's own: the "
-                  f"retrained one is fitted on all out-of-fold logits",
+        f"head trained on the original data and the other folds' lab cells, and decided by "
+        f"the temperature and threshold fitted on the other folds' out-of-fold logits at "
+        f"target recall {target_recall}; the current model (its LiteRT file, its card's "
+        f"TTA and threshold) on the same cells; AUROC of the logits; 95% Wilson intervals on "
+        f"the design-effect-adjusted number of cells. 'threshold' is each model's own: the "
+        f"retrained one is fitted on all out-of-fold logits",
         "lab_cells": {"blasts": lab.blasts, "normals": lab.normals, "cases": lab.cases},
         "folds": int(cv.fold_of.max() + 1),
     }
     for key, (model, logits, threshold, flagged) in models.items():
         rates = estimate(lab, flagged)
         evaluation[key] = {
-            "version": model, "auroc": auroc(lab.is_blast, logits), "threshold": float(threshold),
-            "recall": rates.recall, "recall_interval": list(rates.recall_interval),
-            "specificity": rates.specificity, "specificity_interval": list(rates.specificity_interval),
+            "version": model,
+            "auroc": auroc(lab.is_blast, logits),
+            "threshold": float(threshold),
+            "recall": rates.recall,
+            "recall_interval": list(rates.recall_interval),
+            "specificity": rates.specificity,
+            "specificity_interval": list(rates.specificity_interval),
         }
     return evaluation
 
@@ -197,30 +221,42 @@ def _write_model(config, data_dir, lab_share, original, cv, lab, current, head, 
         version = model_version(staging, tag="lab")
         evaluation = lab_evaluation(cv, lab, current, version, config.target_recall)
         training_data = training_data_section(config, original.images, original.labels, original.extras)
-        training_data["lab"] = {"data_dir": str(data_dir), "blasts": lab.blasts, "normals": lab.normals,
-                                "cases": lab.cases, "source": "reviewed cells of signed-off cases"}
+        training_data["lab"] = {
+            "data_dir": str(data_dir),
+            "blasts": lab.blasts,
+            "normals": lab.normals,
+            "cases": lab.cases,
+            "source": "reviewed cells of signed-off cases",
+        }
         card = {
             "name": "BlastScan blast classifier, retrained on this lab",
             "version": version,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "model": model_section("head trained from scratch on all original and all lab cells, "
-                                   "backbone frozen"),
+            "model": model_section("head trained from scratch on all original and all lab cells, backbone frozen"),
             "training_data": training_data,
             "training": {
-                "epochs": config.epochs, "folds": evaluation["folds"], "seed": config.seed,
-                "weight_decay": config.weight_decay, "augmentation": augmentation(config),
+                "epochs": config.epochs,
+                "folds": evaluation["folds"],
+                "seed": config.seed,
+                "weight_decay": config.weight_decay,
+                "augmentation": augmentation(config),
                 "lab_share": lab_share,
                 "class_balance": f"classes weigh half within each source; the lab's cells weigh "
-                                 f"{lab_share} of the total",
+                f"{lab_share} of the total",
                 "split": "lab cases grouped into folds; original data in every fold",
                 "current_model": current.card.version,
             },
             "preprocessing": cv.preprocessing.to_dict(),
             "decision": cv.decision,
-            "metrics": {"scope": "this lab's cells, out-of-fold by case; recall and specificity at "
-                                 "the threshold fitted on them (lab_evaluation: fitted on other folds)",
-                        **{k: v for k, v in cv.evaluation.items()
-                           if k not in ("probabilities", "per_patient", "extra_negatives_flagged")}},
+            "metrics": {
+                "scope": "this lab's cells, out-of-fold by case; recall and specificity at "
+                "the threshold fitted on them (lab_evaluation: fitted on other folds)",
+                **{
+                    k: v
+                    for k, v in cv.evaluation.items()
+                    if k not in ("probabilities", "per_patient", "extra_negatives_flagged")
+                },
+            },
             "lab_evaluation": evaluation,
         }
         write_card_files(card, cv, staging, _markdown(card))
@@ -234,9 +270,11 @@ def _write_model(config, data_dir, lab_share, original, cv, lab, current, head, 
         raise
     for key in ("current", "retrained"):
         e = evaluation[key]
-        log(f"{key:9s} {e['version']}: AUROC {e['auroc']:.3f}, threshold {e['threshold']:.3f}, recall "
+        log(
+            f"{key:9s} {e['version']}: AUROC {e['auroc']:.3f}, threshold {e['threshold']:.3f}, recall "
             f"{e['recall']:.3f} {_interval(e['recall_interval'])}, specificity {e['specificity']:.3f} "
-            f"{_interval(e['specificity_interval'])}")
+            f"{_interval(e['specificity_interval'])}"
+        )
     log(f"wrote {target}: the app offers it beside the current model; it is used only once chosen")
     return target
 
@@ -248,42 +286,64 @@ def _interval(bounds: list[float]) -> str:
 def _markdown(card: dict) -> str:
     e, d, t = card["lab_evaluation"], card["decision"], card["training"]
     data, current, new = card["training_data"], card["lab_evaluation"]["current"], card["lab_evaluation"]["retrained"]
-    rows = [("AUROC", f"{current['auroc']:.3f}", f"{new['auroc']:.3f}"),
-            ("threshold", f"{current['threshold']:.4f}", f"{new['threshold']:.4f}")]
-    rows += [(name, f"{current[key]:.3f} {_interval(current[key + '_interval'])}",
-              f"{new[key]:.3f} {_interval(new[key + '_interval'])}")
-             for name, key in (("recall (95% interval)", "recall"), ("specificity (95% interval)", "specificity"))]
-    return "\n".join([
-        f"# {card['name']} — model card", "",
-        f"Version {card['version']}, created {card['created']}; the lab used {t['current_model']}.", "",
-        "Decision support only: every flagged or uncertain cell needs review by a qualified "
-        "person. Not a diagnosis. The app uses this model only once someone chooses it.", "",
-        "## This lab's held-out cases: current vs retrained", "",
-        f"{e['lab_cells']['blasts']} blasts and {e['lab_cells']['normals']} normal cells of "
-        f"{e['lab_cells']['cases']} cases, {e['folds']} folds.", "",
-        f"| | current {current['version']} | retrained {new['version']} |", "|---|---|---|",
-        *[f"| {name} | {old} | {retrained} |" for name, old, retrained in rows], "",
-        f"Method: {e['method']}.", "",
-        "## Model and training",
-        f"- {card['model']['architecture']}; {card['model']['final_model']}.",
-        f"- Original data: {data['images_per_class']['all']} blast and {data['images_per_class']['hem']} "
-        f"normal images ({data['source']})"
-        + (f", {data['extra_negatives']['cells']} extra negatives" if data["extra_negatives"] else "") + ".",
-        f"- This lab: {data['lab']['blasts']} blasts, {data['lab']['normals']} normal cells, "
-        f"{data['lab']['cases']} cases ({data['lab']['source']}); {t['class_balance']}.",
-        f"- {t['epochs']} epochs, weight decay {t['weight_decay']}, augmentation: {t['augmentation']}.", "",
-        "## Decision (from all out-of-fold logits of this lab)",
-        f"- temperature {d['temperature']:.3f}, threshold {d['threshold']:.4f} (target recall "
-        f"{d['target_recall']}), uncertain band {d['uncertain_band'][0]:.4f} – {d['uncertain_band'][1]:.4f}, "
-        f"test-time augmentation {'on' if d['tta'] else 'off'}.", "",
-        "![ROC curve](roc_curve.png) ![Reliability diagram](reliability.png)", "",
-        "## Limits",
-        "- The labels are the cells someone reviewed: cells called normal are reviewed only when "
-        "the technician chose to, so blasts among unreviewed normal calls are not counted.",
-        "- A current model that was itself retrained on these cells is scored here on cells it "
-        "was trained on: its numbers are optimistic.",
-        "- A patient whose cells lie in two cases is on both sides of a split, which flatters "
-        "the retrained model's numbers.",
-        "- The numbers hold for this lab's stain, camera and cell mix as reviewed so far; "
-        "re-check after changes. The bundled model stays one choice away.", "",
-    ])
+    rows = [
+        ("AUROC", f"{current['auroc']:.3f}", f"{new['auroc']:.3f}"),
+        ("threshold", f"{current['threshold']:.4f}", f"{new['threshold']:.4f}"),
+    ]
+    rows += [
+        (
+            name,
+            f"{current[key]:.3f} {_interval(current[key + '_interval'])}",
+            f"{new[key]:.3f} {_interval(new[key + '_interval'])}",
+        )
+        for name, key in (("recall (95% interval)", "recall"), ("specificity (95% interval)", "specificity"))
+    ]
+    return "\n".join(
+        [
+            f"# {card['name']} — model card",
+            "",
+            f"Version {card['version']}, created {card['created']}; the lab used {t['current_model']}.",
+            "",
+            "Decision support only: every flagged or uncertain cell needs review by a qualified "
+            "person. Not a diagnosis. The app uses this model only once someone chooses it.",
+            "",
+            "## This lab's held-out cases: current vs retrained",
+            "",
+            f"{e['lab_cells']['blasts']} blasts and {e['lab_cells']['normals']} normal cells of "
+            f"{e['lab_cells']['cases']} cases, {e['folds']} folds.",
+            "",
+            f"| | current {current['version']} | retrained {new['version']} |",
+            "|---|---|---|",
+            *[f"| {name} | {old} | {retrained} |" for name, old, retrained in rows],
+            "",
+            f"Method: {e['method']}.",
+            "",
+            "## Model and training",
+            f"- {card['model']['architecture']}; {card['model']['final_model']}.",
+            f"- Original data: {data['images_per_class']['all']} blast and {data['images_per_class']['hem']} "
+            f"normal images ({data['source']})"
+            + (f", {data['extra_negatives']['cells']} extra negatives" if data["extra_negatives"] else "")
+            + ".",
+            f"- This lab: {data['lab']['blasts']} blasts, {data['lab']['normals']} normal cells, "
+            f"{data['lab']['cases']} cases ({data['lab']['source']}); {t['class_balance']}.",
+            f"- {t['epochs']} epochs, weight decay {t['weight_decay']}, augmentation: {t['augmentation']}.",
+            "",
+            "## Decision (from all out-of-fold logits of this lab)",
+            f"- temperature {d['temperature']:.3f}, threshold {d['threshold']:.4f} (target recall "
+            f"{d['target_recall']}), uncertain band {d['uncertain_band'][0]:.4f} – {d['uncertain_band'][1]:.4f}, "
+            f"test-time augmentation {'on' if d['tta'] else 'off'}.",
+            "",
+            "![ROC curve](roc_curve.png) ![Reliability diagram](reliability.png)",
+            "",
+            "## Limits",
+            "- The labels are the cells someone reviewed: cells called normal are reviewed only when "
+            "the technician chose to, so blasts among unreviewed normal calls are not counted.",
+            "- A current model that was itself retrained on these cells is scored here on cells it "
+            "was trained on: its numbers are optimistic.",
+            "- A patient whose cells lie in two cases is on both sides of a split, which flatters "
+            "the retrained model's numbers.",
+            "- The numbers hold for this lab's stain, camera and cell mix as reviewed so far; "
+            "re-check after changes. The bundled model stays one choice away.",
+            "",
+        ]
+    )

@@ -12,9 +12,9 @@ teach what normal cells of other stains and cameras look like and measure false 
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import re
 from collections.abc import Callable
-import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,25 +55,60 @@ class Lab:
 
 
 LABS = (
-    Lab("cnmc", ("cnmc",), "train", "crop",
+    Lab(
+        "cnmc",
+        ("cnmc",),
+        "train",
+        "crop",
         "C-NMC 2019 (TCIA, doi:10.7937/tcia.2019.dc64i46r), CC BY 3.0: B-ALL blasts and normal "
-        "B-lymphoid cells, segmented on black, 42 patients"),
-    Lab("taleqani", ("fields_taleqani/Original", "fields_taleqani_more/Original"), "train", "all",
+        "B-lymphoid cells, segmented on black, 42 patients",
+    ),
+    Lab(
+        "taleqani",
+        ("fields_taleqani/Original", "fields_taleqani_more/Original"),
+        "train",
+        "all",
         "Taleqani Hospital, Tehran (Aria, Ghaderzadeh et al. 2021/2022): 224 px fields; every "
         "white cell labelled by its field's class (Benign = hematogones = normal; Early, Pre, "
-        "Pro = blast)"),
-    Lab("pbc", ("pbc_normal_other",), "train", "central",
+        "Pro = blast)",
+    ),
+    Lab(
+        "pbc",
+        ("pbc_normal_other",),
+        "train",
+        "central",
         "PBC, Hospital Clinic de Barcelona (Acevedo et al. 2020), CC BY 4.0: normal non-lymphoid "
-        "cells, CellaVision DM96"),
-    Lab("bccd", ("other_labs_normal/bccd",), "train", "central",
-        "BCCD (MIT licence): normal white cells cut from low-resolution fields"),
-    Lab("raabin", ("other_labs_normal/raabin_wbc",), "train", "central",
-        "Raabin-WBC via TXL-PBC (MIT licence): normal white cells, several microscopes, Iran"),
-    Lab("jiangxi", ("other_labs_normal/jiangxi_tecom",), "evaluate", "central",
+        "cells, CellaVision DM96",
+    ),
+    Lab(
+        "bccd",
+        ("other_labs_normal/bccd",),
+        "train",
+        "central",
+        "BCCD (MIT licence): normal white cells cut from low-resolution fields",
+    ),
+    Lab(
+        "raabin",
+        ("other_labs_normal/raabin_wbc",),
+        "train",
+        "central",
+        "Raabin-WBC via TXL-PBC (MIT licence): normal white cells, several microscopes, Iran",
+    ),
+    Lab(
+        "jiangxi",
+        ("other_labs_normal/jiangxi_tecom",),
+        "evaluate",
+        "central",
         "Jiangxi Tecom (Zheng et al. 2018; repository GPL-3.0): normal white cells, rapid stain; "
-        "held out: a lab the model never sees"),
-    Lab("cellavision", ("other_labs_normal/cellavision_blog",), "evaluate", "central",
-        "CellaVision blog images (licence not stated: evaluation only): normal white cells"),
+        "held out: a lab the model never sees",
+    ),
+    Lab(
+        "cellavision",
+        ("other_labs_normal/cellavision_blog",),
+        "evaluate",
+        "central",
+        "CellaVision blog images (licence not stated: evaluation only): normal white cells",
+    ),
 )
 
 
@@ -90,14 +125,14 @@ class CellSet:
     def __len__(self) -> int:
         return len(self.is_blast)
 
-    def subset(self, mask: np.ndarray) -> "CellSet":
-        return CellSet(self.canvases[mask], self.is_blast[mask], self.lab[mask], self.group[mask],
-                       self.path[mask])
+    def subset(self, mask: np.ndarray) -> CellSet:
+        return CellSet(self.canvases[mask], self.is_blast[mask], self.lab[mask], self.group[mask], self.path[mask])
 
     @classmethod
-    def concatenate(cls, parts: list["CellSet"]) -> "CellSet":
-        return cls(*(np.concatenate([getattr(p, f) for p in parts])
-                     for f in ("canvases", "is_blast", "lab", "group", "path")))
+    def concatenate(cls, parts: list[CellSet]) -> CellSet:
+        return cls(
+            *(np.concatenate([getattr(p, f) for p in parts]) for f in ("canvases", "is_blast", "lab", "group", "path"))
+        )
 
 
 def lab_by_name(name: str) -> Lab:
@@ -107,27 +142,31 @@ def lab_by_name(name: str) -> Lab:
     raise KeyError(f"no lab named {name!r}; labs: {', '.join(lab.name for lab in LABS)}")
 
 
-def load_cells(labs: list[Lab], data_root: Path, cache_dir: Path,
-               log: Callable[[str], None] = print, workers: int = 2) -> CellSet:
+def load_cells(
+    labs: list[Lab], data_root: Path, cache_dir: Path, log: Callable[[str], None] = print, workers: int = 2
+) -> CellSet:
     """The labelled cells of `labs`, built once per lab and file list and cached as .npz."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     parts = []
     for lab in labs:
         images = lab_images(lab, data_root)
-        key = hashlib.sha256(f"{CACHE_VERSION}\n{lab}\n".encode()
-                             + "\n".join(p.relative_to(data_root).as_posix() for p in images).encode())
+        key = hashlib.sha256(
+            f"{CACHE_VERSION}\n{lab}\n".encode()
+            + "\n".join(p.relative_to(data_root).as_posix() for p in images).encode()
+        )
         cache = cache_dir / f"cells_{lab.name}_{key.hexdigest()[:16]}.npz"
         if not cache.exists():
             log(f"{lab.name}: finding the cells of {len(images)} images")
             cells = _build(lab, images, data_root, workers, log)
             temporary = cache.with_suffix(".tmp.npz")
-            np.savez(temporary, **{f: getattr(cells, f) for f in
-                                   ("canvases", "is_blast", "lab", "group", "path")})
+            np.savez(temporary, **{f: getattr(cells, f) for f in ("canvases", "is_blast", "lab", "group", "path")})
             temporary.replace(cache)
         with np.load(cache) as stored:
             parts.append(CellSet(*(stored[f] for f in ("canvases", "is_blast", "lab", "group", "path"))))
-        log(f"{lab.name}: {len(parts[-1])} cells ({int(parts[-1].is_blast.sum())} blast) in "
-            f"{len(set(parts[-1].group))} groups")
+        log(
+            f"{lab.name}: {len(parts[-1])} cells ({int(parts[-1].is_blast.sum())} blast) in "
+            f"{len(set(parts[-1].group))} groups"
+        )
     return CellSet.concatenate(parts)
 
 
@@ -160,9 +199,12 @@ def label_and_group(lab: Lab, path: Path) -> tuple[bool, str]:
 
 def _build(lab: Lab, images: list[Path], data_root: Path, workers: int, log) -> CellSet:
     rows: list[tuple[np.ndarray, bool, str, str]] = []
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:  # TensorFlow may be loaded: no fork
-        for index, (path, found) in enumerate(zip(images, pool.map(_canvases, [lab] * len(images),
-                                                                   images, chunksize=16))):
+    with ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn")
+    ) as pool:  # TensorFlow may be loaded: no fork
+        for index, (path, found) in enumerate(
+            zip(images, pool.map(_canvases, [lab] * len(images), images, chunksize=16))
+        ):
             if isinstance(found, str):
                 log(f"  skipped {path.relative_to(data_root)}: {found}")
                 continue
@@ -176,7 +218,8 @@ def _build(lab: Lab, images: list[Path], data_root: Path, workers: int, log) -> 
         is_blast=np.array([r[1] for r in rows], dtype=bool),
         lab=np.array([lab.name] * len(rows)),
         group=np.array([r[2] for r in rows]),
-        path=np.array([r[3] for r in rows]))
+        path=np.array([r[3] for r in rows]),
+    )
 
 
 def _canvases(lab: Lab, path: Path) -> list[np.ndarray] | str:
@@ -201,4 +244,3 @@ def reduce_canvas(canvas: np.ndarray) -> np.ndarray:
     """A cell canvas at 1/CACHE_SCALE (box filter): the form training caches."""
     size = CANVAS_SIZE // CACHE_SCALE
     return np.asarray(Image.fromarray(canvas).resize((size, size), Image.Resampling.BOX))
-

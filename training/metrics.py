@@ -6,8 +6,16 @@ import numpy as np
 
 from app.core.decision import auroc, threshold_for_recall
 
-__all__ = ["auroc", "threshold_for_recall", "sigmoid", "roc_curve", "binary_metrics",
-           "expected_calibration_error", "reliability", "fit_temperature"]
+__all__ = [
+    "auroc",
+    "binary_metrics",
+    "expected_calibration_error",
+    "fit_temperature",
+    "reliability",
+    "roc_curve",
+    "sigmoid",
+    "threshold_for_recall",
+]
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:
@@ -21,8 +29,10 @@ def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.nd
     last_of_tie = np.r_[np.nonzero(np.diff(sorted_scores))[0], len(scores) - 1]
     true_pos = np.cumsum(sorted_labels)[last_of_tie]
     false_pos = (last_of_tie + 1) - true_pos
-    return (np.r_[0, false_pos / max(1, (~labels.astype(bool)).sum())],
-            np.r_[0, true_pos / max(1, labels.astype(bool).sum())])
+    return (
+        np.r_[0, false_pos / max(1, (~labels.astype(bool)).sum())],
+        np.r_[0, true_pos / max(1, labels.astype(bool).sum())],
+    )
 
 
 def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
@@ -40,8 +50,10 @@ def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> 
         "accuracy": (tp + tn) / len(truth),
         "balanced_accuracy": (recall + specificity) / 2,
         "weighted_f1": weighted_f1,
-        "confusion_matrix": {"true_blast": {"flagged": tp, "not_flagged": fn},
-                             "true_normal": {"flagged": fp, "not_flagged": tn}},
+        "confusion_matrix": {
+            "true_blast": {"flagged": tp, "not_flagged": fn},
+            "true_normal": {"flagged": fp, "not_flagged": tn},
+        },
     }
 
 
@@ -62,10 +74,14 @@ def reliability(labels: np.ndarray, probabilities: np.ndarray, bins: int = 10) -
     edges = np.linspace(0, 1, bins + 1)
     which = np.clip(np.digitize(probabilities, edges[1:-1]), 0, bins - 1)
     return [
-        {"bin": [float(edges[b]), float(edges[b + 1])], "count": int((which == b).sum()),
-         "mean_probability": float(probabilities[which == b].mean()),
-         "blast_fraction": float(labels[which == b].mean())}
-        for b in range(bins) if (which == b).any()
+        {
+            "bin": [float(edges[b]), float(edges[b + 1])],
+            "count": int((which == b).sum()),
+            "mean_probability": float(probabilities[which == b].mean()),
+            "blast_fraction": float(labels[which == b].mean()),
+        }
+        for b in range(bins)
+        if (which == b).any()
     ]
 
 

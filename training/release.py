@@ -32,8 +32,8 @@ from app.core.decision import UNCERTAIN_RECALL
 from app.core.familiarity import STATISTICS, FamiliarityGuard, cell_statistics
 from app.core.preprocess import Preprocessing, tta_views
 from training import metrics
-from training.export import CARD_NAME, KERAS_NAME, TFLITE_NAME, _write_atomically, model_version
 from training.augment import Augmentation
+from training.export import CARD_NAME, KERAS_NAME, TFLITE_NAME, _write_atomically, model_version
 from training.finetune import SHARES, FinetuneConfig, build_model, centre_inputs, forward
 from training.labs import LABS, CellSet, lab_by_name, load_cells
 
@@ -67,8 +67,13 @@ class Scored:
     tta_logits: np.ndarray | None = None  # mean over the 8 flips and rotations (`tta_views`)
 
 
-def release(run_dir: Path, out: Path, target_recall: float = 0.95, log: Callable[[str], None] = print,
-            lolo_card: Path | None = None) -> dict:
+def release(
+    run_dir: Path,
+    out: Path,
+    target_recall: float = 0.95,
+    log: Callable[[str], None] = print,
+    lolo_card: Path | None = None,
+) -> dict:
     """Turn the fine-tuning run in `run_dir` into the bundled model in `out`; return the card.
 
     `lolo_card`: the card a leave-one-lab-out run's release wrote; its results on the labs it
@@ -114,10 +119,15 @@ def release(run_dir: Path, out: Path, target_recall: float = 0.95, log: Callable
 
 def _load_config(run_dir: Path) -> FinetuneConfig:
     raw = json.loads((run_dir / "config.json").read_text())
-    raw["augmentation"] = Augmentation(**{k: tuple(v) if isinstance(v, list) else v
-                                          for k, v in raw["augmentation"].items()})
-    raw.update(data_root=Path(raw["data_root"]), run_dir=Path(raw["run_dir"]),
-               held_out_cnmc=tuple(raw["held_out_cnmc"]), leave_out=tuple(raw["leave_out"]))
+    raw["augmentation"] = Augmentation(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in raw["augmentation"].items()}
+    )
+    raw.update(
+        data_root=Path(raw["data_root"]),
+        run_dir=Path(raw["run_dir"]),
+        held_out_cnmc=tuple(raw["held_out_cnmc"]),
+        leave_out=tuple(raw["leave_out"]),
+    )
     return FinetuneConfig(**raw)
 
 
@@ -126,7 +136,7 @@ def averaged_model(run_dir: Path, config: FinetuneConfig, log) -> tuple[keras.Mo
     files = sorted(run_dir.glob("epoch_*.weights.h5"))
     if not files:
         raise FileNotFoundError(f"no epoch checkpoints in {run_dir}")
-    chosen = files[len(files) // 2:]
+    chosen = files[len(files) // 2 :]
     model = build_model(config.input_size, config.dropout)
     total = None
     for file in chosen:
@@ -144,19 +154,25 @@ def score(model: keras.Model, cells: CellSet, config: FinetuneConfig, tta: bool 
     logit of the 8 flips and rotations, as the app's test-time augmentation)."""
     logits, features, statistics, tta_logits = [], [], [], []
     for start in range(0, len(cells), 1024):  # bounded memory
-        inputs = centre_inputs(cells.canvases[start:start + 1024], config)
+        inputs = centre_inputs(cells.canvases[start : start + 1024], config)
         logit, feature = forward(model, inputs)
         logits.append(logit)
         features.append(feature)
         statistics.append(cell_statistics(inputs))
         if tta:
             tta_logits.append(np.mean([forward(model, view)[0] for view in tta_views(inputs)], axis=0))
-    return Scored(cells, np.concatenate(logits), np.concatenate(features), np.concatenate(statistics),
-                  np.concatenate(tta_logits) if tta else None)
+    return Scored(
+        cells,
+        np.concatenate(logits),
+        np.concatenate(features),
+        np.concatenate(statistics),
+        np.concatenate(tta_logits) if tta else None,
+    )
 
 
-def reference_sample(cells: CellSet, training: np.ndarray, recall_labs: tuple[str, ...],
-                     rng: np.random.Generator) -> CellSet:
+def reference_sample(
+    cells: CellSet, training: np.ndarray, recall_labs: tuple[str, ...], rng: np.random.Generator
+) -> CellSet:
     """Up to REFERENCE_CELLS training cells of each trained lab with blasts, classes as they come."""
     chosen = []
     for lab in recall_labs:
@@ -176,8 +192,10 @@ def tta_comparison(held_out: Scored, recall_labs: tuple[str, ...]) -> dict:
         mine = held_out.cells.lab == lab
         labels = held_out.cells.is_blast[mine]
         if labels.any() and not labels.all():
-            rows[lab] = [round(metrics.auroc(labels, held_out.logits[mine]), 4),
-                         round(metrics.auroc(labels, held_out.tta_logits[mine]), 4)]
+            rows[lab] = [
+                round(metrics.auroc(labels, held_out.logits[mine]), 4),
+                round(metrics.auroc(labels, held_out.tta_logits[mine]), 4),
+            ]
     used = bool(rows) and all(with_tta - without >= TTA_MIN_GAIN for without, with_tta in rows.values())
     return {"auroc_without_and_with": rows, "min_gain": TTA_MIN_GAIN, "used": used}
 
@@ -190,24 +208,28 @@ def fit_decision(held_out: Scored, target_recall: float, recall_labs: tuple[str,
     temperature = metrics.fit_temperature(labels, logits)
     probabilities = metrics.sigmoid(logits / temperature)
     present = [lab for lab in recall_labs if labels[labs == lab].any()]
-    threshold = min(metrics.threshold_for_recall(labels[labs == lab], probabilities[labs == lab], target_recall)
-                    for lab in present)
-    low = min(metrics.threshold_for_recall(labels[labs == lab], probabilities[labs == lab], UNCERTAIN_RECALL)
-              for lab in present)
+    threshold = min(
+        metrics.threshold_for_recall(labels[labs == lab], probabilities[labs == lab], target_recall) for lab in present
+    )
+    low = min(
+        metrics.threshold_for_recall(labels[labs == lab], probabilities[labs == lab], UNCERTAIN_RECALL)
+        for lab in present
+    )
     return {
         "threshold": float(threshold),
         "target_recall": target_recall,
         "threshold_rule": f"the lowest of the thresholds that give recall {target_recall} on the held-out "
-                          f"cells of each lab with blasts ({', '.join(present)})",
+        f"cells of each lab with blasts ({', '.join(present)})",
         "uncertain_band": [float(min(low, threshold)), float(threshold)],
         "uncertain_band_rule": f"from the threshold of held-out recall {UNCERTAIN_RECALL} (lowest over the "
-                               "labs) up to the decision threshold",
+        "labs) up to the decision threshold",
         "temperature": float(temperature),
     }
 
 
-def held_out_metrics(held_out: Scored, decision: dict, recall_labs: tuple[str, ...],
-                     leave_out: tuple[str, ...]) -> dict:
+def held_out_metrics(
+    held_out: Scored, decision: dict, recall_labs: tuple[str, ...], leave_out: tuple[str, ...]
+) -> dict:
     """Per held-out lab: cells, AUROC, recall, specificity, flagged and to-review shares."""
     probabilities = metrics.sigmoid(held_out.logits / decision["temperature"])
     flagged = probabilities >= decision["threshold"]
@@ -216,9 +238,12 @@ def held_out_metrics(held_out: Scored, decision: dict, recall_labs: tuple[str, .
     for lab in sorted(set(held_out.cells.lab)):
         mine = held_out.cells.lab == lab
         labels = held_out.cells.is_blast[mine]
-        row = {"cells": int(mine.sum()), "blasts": int(labels.sum()),
-               "groups": len(set(held_out.cells.group[mine])),
-               "trained_on": _trained_on(lab, leave_out)}
+        row = {
+            "cells": int(mine.sum()),
+            "blasts": int(labels.sum()),
+            "groups": len(set(held_out.cells.group[mine])),
+            "trained_on": _trained_on(lab, leave_out),
+        }
         if labels.any() and not labels.all():
             row["auroc"] = round(metrics.auroc(labels, held_out.logits[mine]), 4)
         if labels.any():
@@ -261,8 +286,7 @@ def project(features: np.ndarray, projection: dict) -> np.ndarray:
     return ((features - projection["mean"]) @ projection["weights"]).astype(np.float32)
 
 
-def fit_guard(reference: Scored, held_out: Scored, projection: dict,
-              recall_labs: tuple[str, ...]) -> tuple[dict, dict]:
+def fit_guard(reference: Scored, held_out: Scored, projection: dict, recall_labs: tuple[str, ...]) -> tuple[dict, dict]:
     """The card's familiarity section (cut-offs per lab and statistic) and the reference arrays."""
     colour_scale = reference.inputs_statistics[:, :6].std(axis=0) + 1e-6
     size_scale = float(reference.inputs_statistics[:, 6].std() + 1e-6)
@@ -272,27 +296,30 @@ def fit_guard(reference: Scored, held_out: Scored, projection: dict,
         "size": (reference.inputs_statistics[:, 6:] / size_scale).astype(np.float32),
         "lab": np.array([recall_labs.index(lab) for lab in reference.cells.lab], dtype=np.int8),
     }
-    section = {"neighbours": NEIGHBOURS, "labs": list(recall_labs),
-               "cutoffs": {lab: dict.fromkeys(STATISTICS, 1.0) for lab in recall_labs},
-               "colour_scale": colour_scale.tolist(), "size_scale": size_scale,
-               "reference_file": FAMILIARITY_FILE}
+    section = {
+        "neighbours": NEIGHBOURS,
+        "labs": list(recall_labs),
+        "cutoffs": {lab: dict.fromkeys(STATISTICS, 1.0) for lab in recall_labs},
+        "colour_scale": colour_scale.tolist(),
+        "size_scale": size_scale,
+        "reference_file": FAMILIARITY_FILE,
+    }
     with tempfile.TemporaryDirectory() as scratch:
         np.savez(Path(scratch) / FAMILIARITY_FILE, **files)
         guard = FamiliarityGuard(section, Path(scratch))
-        distances = guard.distances(project(held_out.features, projection), None,
-                                    statistics=held_out.inputs_statistics)
+        distances = guard.distances(project(held_out.features, projection), None, statistics=held_out.inputs_statistics)
     counts = {}
     for index, lab in enumerate(recall_labs):
         cases = familiar_cases(held_out, (lab,))
         scores = np.array([guard.case_scores(distances[members])[index] for members in cases.values()])
-        section["cutoffs"][lab] = {name: float(scores[:, i].max() * CUTOFF_MARGIN)
-                                   for i, name in enumerate(STATISTICS)}
+        section["cutoffs"][lab] = {name: float(scores[:, i].max() * CUTOFF_MARGIN) for i, name in enumerate(STATISTICS)}
         counts[lab] = len(cases)
     section["calibration"] = (
         f"cut-off per lab and statistic = {CUTOFF_MARGIN} x the largest case median among the lab's held-out "
         "cases (" + ", ".join(f"{lab}: {count}" for lab, count in counts.items()) + " held-out patients or "
         f"field blocks); reference: {len(reference.cells)} training cells of those labs; distance = mean over "
-        f"the {NEIGHBOURS} nearest reference cells of the lab")
+        f"the {NEIGHBOURS} nearest reference cells of the lab"
+    )
     return section, files
 
 
@@ -315,23 +342,29 @@ def guard_verdicts(guard: FamiliarityGuard, held_out: Scored, projection: dict, 
             cases = [np.flatnonzero(held_out.cells.group == g) for g in sorted(set(held_out.cells.group[members]))]
         else:
             shuffled = rng.permutation(members)
-            cases = [shuffled[i:i + PSEUDO_CASE_CELLS] for i in range(0, len(shuffled), PSEUDO_CASE_CELLS)]
+            cases = [shuffled[i : i + PSEUDO_CASE_CELLS] for i in range(0, len(shuffled), PSEUDO_CASE_CELLS)]
         unfamiliar = [not guard.assess(distances[case]).familiar for case in cases]
-        result[lab] = {"cases": len(cases), "unfamiliar": round(float(np.mean(unfamiliar)), 3),
-                       "trained_on": _trained_on(lab, config.leave_out)}
+        result[lab] = {
+            "cases": len(cases),
+            "unfamiliar": round(float(np.mean(unfamiliar)), 3),
+            "trained_on": _trained_on(lab, config.leave_out),
+        }
     cnmc = held_out.cells.lab == "cnmc"
     patients = sorted(set(held_out.cells.group[cnmc]))
-    for name, hue, magnification in (("cnmc_hue_shift", 0.12, 1.0), ("cnmc_rescaled_0.7", 0.0, 0.7),
-                                     ("cnmc_rescaled_1.4", 0.0, 1.4), ("cnmc_hue_shift_and_rescaled", 0.12, 1.3)):
+    for name, hue, magnification in (
+        ("cnmc_hue_shift", 0.12, 1.0),
+        ("cnmc_rescaled_0.7", 0.0, 0.7),
+        ("cnmc_rescaled_1.4", 0.0, 1.4),
+        ("cnmc_hue_shift_and_rescaled", 0.12, 1.3),
+    ):
         unfamiliar = []
         for patient in patients:
             rows = np.flatnonzero(held_out.cells.group == patient)[:60]
             inputs = shifted_inputs(held_out.cells.canvases[rows], config, hue, magnification)
-            logits, features = forward(model, inputs)
+            _logits, features = forward(model, inputs)
             shifted = guard.distances(project(features, projection), inputs)
             unfamiliar.append(not guard.assess(shifted).familiar)
-        result[name] = {"cases": len(patients), "unfamiliar": round(float(np.mean(unfamiliar)), 3),
-                        "trained_on": False}
+        result[name] = {"cases": len(patients), "unfamiliar": round(float(np.mean(unfamiliar)), 3), "trained_on": False}
     return result
 
 
@@ -370,13 +403,15 @@ def confound_baseline(cells: CellSet, held: np.ndarray, held_out: Scored, config
             continue
         labels = held_out.cells.is_blast[mine]
         scores = baseline.predict_proba(held_out.inputs_statistics[mine])[:, 1]
-        result[lab] = {"colour_and_size_auroc": round(metrics.auroc(labels, scores), 4),
-                       "cnn_auroc": round(metrics.auroc(labels, held_out.logits[mine]), 4)}
+        result[lab] = {
+            "colour_and_size_auroc": round(metrics.auroc(labels, scores), 4),
+            "cnn_auroc": round(metrics.auroc(labels, held_out.logits[mine]), 4),
+        }
     return result
 
 
 def _canvas_statistics(canvases: np.ndarray, config: FinetuneConfig) -> np.ndarray:
-    parts = [cell_statistics(centre_inputs(canvases[i:i + 1024], config)) for i in range(0, len(canvases), 1024)]
+    parts = [cell_statistics(centre_inputs(canvases[i : i + 1024], config)) for i in range(0, len(canvases), 1024)]
     return np.concatenate(parts)
 
 
@@ -395,13 +430,17 @@ def counterfactual(model, cells: CellSet, held: np.ndarray, config: FinetuneConf
         rows = rows_all[cells.is_blast[rows_all] == is_blast][:600]
         inputs = centre_inputs(cells.canvases[rows], config)
         before = metrics.sigmoid(forward(model, inputs)[0] / decision["temperature"])
-        after = metrics.sigmoid(forward(model, colour_swapped(inputs, *training_stats[not is_blast]))[0]
-                                / decision["temperature"])
+        after = metrics.sigmoid(
+            forward(model, colour_swapped(inputs, *training_stats[not is_blast]))[0] / decision["temperature"]
+        )
         flagged_before, flagged_after = before >= decision["threshold"], after >= decision["threshold"]
-        result[name] = {"cells": len(rows), "mean_probability_before": round(float(before.mean()), 4),
-                        "mean_probability_after": round(float(after.mean()), 4),
-                        "mean_absolute_change": round(float(np.abs(after - before).mean()), 4),
-                        "calls_changed": round(float((flagged_before != flagged_after).mean()), 4)}
+        result[name] = {
+            "cells": len(rows),
+            "mean_probability_before": round(float(before.mean()), 4),
+            "mean_probability_after": round(float(after.mean()), 4),
+            "mean_absolute_change": round(float(np.abs(after - before).mean()), 4),
+            "calls_changed": round(float((flagged_before != flagged_after).mean()), 4),
+        }
     return result
 
 
@@ -426,9 +465,12 @@ def leave_one_lab_out(card: dict) -> dict:
         row = dict(card["validation"]["held_out"]["per_lab"].get(lab, {}), trained_on=False)
         row["unfamiliar"] = card["familiarity"]["evaluation"].get(lab, {}).get("unfamiliar")
         per_lab[lab] = row
-    return {"description": f"The same recipe trained without {', '.join(left_out)}, its threshold and "
-                           "familiarity cut-offs fitted without it, then scored on every cell of it "
-                           f"(model {card['version']}).", "per_lab": per_lab}
+    return {
+        "description": f"The same recipe trained without {', '.join(left_out)}, its threshold and "
+        "familiarity cut-offs fitted without it, then scored on every cell of it "
+        f"(model {card['version']}).",
+        "per_lab": per_lab,
+    }
 
 
 # Export
@@ -451,8 +493,10 @@ def export_files(model: keras.Model, input_size: int, guard_files: dict, out: Pa
         reference = Path(scratch) / FAMILIARITY_FILE
         np.savez(reference, **guard_files)
         reference.replace(out / FAMILIARITY_FILE)
-    signature = tf.function(lambda image: model(image, training=False),
-                            input_signature=[tf.TensorSpec([None, input_size, input_size, 3], tf.float32, "image")])
+    signature = tf.function(
+        lambda image: model(image, training=False),
+        input_signature=[tf.TensorSpec([None, input_size, input_size, 3], tf.float32, "image")],
+    )
     converter = tf.lite.TFLiteConverter.from_concrete_functions([signature.get_concrete_function()], model)
     _write_atomically(out / TFLITE_NAME, converter.convert())
 
@@ -461,12 +505,18 @@ def _card(config, cells, held, epochs, decision, guard_section, validation, out)
     labs = []
     for lab in LABS:
         mine = cells.lab == lab.name
-        labs.append({
-            "lab": lab.name, "source": lab.source, "role": lab.role,
-            "trained_on": _trained_on(lab.name, config.leave_out),
-            "cells": int(mine.sum()), "blasts": int(cells.is_blast[mine].sum()),
-            "groups": len(set(cells.group[mine])), "held_out_cells": int((mine & held).sum()),
-        })
+        labs.append(
+            {
+                "lab": lab.name,
+                "source": lab.source,
+                "role": lab.role,
+                "trained_on": _trained_on(lab.name, config.leave_out),
+                "cells": int(mine.sum()),
+                "blasts": int(cells.is_blast[mine].sum()),
+                "groups": len(set(cells.group[mine])),
+                "held_out_cells": int((mine & held).sum()),
+            }
+        )
     held_out = validation["held_out"]
     return {
         "name": "BlastScan blast classifier",
@@ -474,115 +524,177 @@ def _card(config, cells, held, epochs, decision, guard_section, validation, out)
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "model": {
             "architecture": "EfficientNet-Lite0 (ImageNet weights) fine-tuned on cells of several labs "
-                            "(batch norm frozen), linear head on the pooled features",
+            "(batch norm frozen), linear head on the pooled features",
             "output": "one logit per image (probability = sigmoid(logit / temperature)) and a "
-                      f"{EMBEDDING_SIZE}-d whitened embedding for the familiarity check",
+            f"{EMBEDDING_SIZE}-d whitened embedding for the familiarity check",
             "final_model": f"mean of the weights of epochs {epochs[0]}-{epochs[-1]} of one run",
             "files": {"tflite": TFLITE_NAME, "keras": KERAS_NAME, "familiarity": FAMILIARITY_FILE},
         },
         "training_data": {
             "source": "; ".join(lab.source for lab in LABS if lab.role == "train"),
             "labs": labs,
-            "held_out_groups": {lab.name: sorted(set(cells.group[held & (cells.lab == lab.name)]))
-                                for lab in LABS if not lab.normal_only},
+            "held_out_groups": {
+                lab.name: sorted(set(cells.group[held & (cells.lab == lab.name)]))
+                for lab in LABS
+                if not lab.normal_only
+            },
             "never_shown": "the labs marked role 'evaluate', the held-out patients and field blocks, "
-                           "myeloid blasts, other stains than those above",
+            "myeloid blasts, other stains than those above",
         },
-        "training": {**config.to_json(), "sampling_shares": {f"{k[0]}/{'blast' if k[1] else 'normal'}": v
-                                                             for k, v in SHARES.items()}},
+        "training": {
+            **config.to_json(),
+            "sampling_shares": {f"{k[0]}/{'blast' if k[1] else 'normal'}": v for k, v in SHARES.items()},
+        },
         "preprocessing": Preprocessing(config.input_size, config.crop_size).to_dict(),
         "decision": decision,
         "familiarity": guard_section,
-        "metrics": {"auroc": held_out["auroc"], "recall": held_out["recall"],
-                    "specificity": held_out["specificity"], "ece": held_out["ece"],
-                    "basis": "held-out cells of the labs with blasts (patients and field blocks never trained on)"},
+        "metrics": {
+            "auroc": held_out["auroc"],
+            "recall": held_out["recall"],
+            "specificity": held_out["specificity"],
+            "ece": held_out["ece"],
+            "basis": "held-out cells of the labs with blasts (patients and field blocks never trained on)",
+        },
         "validation": validation,
     }
-
 
 
 def markdown(card: dict) -> str:
     """MODEL_CARD.md: what the model is, what it learned from, how it holds where it never looked."""
     d, v, f = card["decision"], card["validation"], card["familiarity"]
     lines = [
-        f"# {card['name']} — model card", "",
-        f"Version {card['version']}, created {card['created']}.", "",
-        "Decision support only: every flagged or uncertain cell needs review by a qualified person. "
-        "Not a diagnosis.", "",
+        f"# {card['name']} — model card",
+        "",
+        f"Version {card['version']}, created {card['created']}.",
+        "",
+        "Decision support only: every flagged or uncertain cell needs review by a qualified person. Not a diagnosis.",
+        "",
         "## Model",
         f"- {card['model']['architecture']}; input {card['preprocessing']['input_size']} px "
         f"(centre {card['preprocessing']['crop_size']} px of the 450 px cell canvas).",
         f"- Outputs: {card['model']['output']}.",
-        f"- Final weights: {card['model']['final_model']}.", "",
-        "## Training data", "",
-        "| lab | role | cells | blasts | groups | held out | source |", "|---|---|---|---|---|---|---|",
+        f"- Final weights: {card['model']['final_model']}.",
+        "",
+        "## Training data",
+        "",
+        "| lab | role | cells | blasts | groups | held out | source |",
+        "|---|---|---|---|---|---|---|",
     ]
-    lines += [f"| {lab['lab']} | {'trained on' if lab['trained_on'] else 'never trained on'} | {lab['cells']} | "
-              f"{lab['blasts']} | {lab['groups']} | {lab['held_out_cells']} | {lab['source']} |"
-              for lab in card["training_data"]["labs"]]
     lines += [
-        "", f"Never shown: {card['training_data']['never_shown']}.", "",
+        f"| {lab['lab']} | {'trained on' if lab['trained_on'] else 'never trained on'} | {lab['cells']} | "
+        f"{lab['blasts']} | {lab['groups']} | {lab['held_out_cells']} | {lab['source']} |"
+        for lab in card["training_data"]["labs"]
+    ]
+    lines += [
+        "",
+        f"Never shown: {card['training_data']['never_shown']}.",
+        "",
         "Groups are patients (C-NMC), blocks of 10 consecutive fields of one class (Taleqani: no patient "
         "ids) or files; every split keeps a group on one side. Each batch draws fixed shares per lab and "
-        "class (" + ", ".join(f"{k} {s:.0%}" for k, s in card["training"]["sampling_shares"].items())
+        "class ("
+        + ", ".join(f"{k} {s:.0%}" for k, s in card["training"]["sampling_shares"].items())
         + "), so no lab's colour predicts the class; every view is augmented afresh (magnification, any "
         "rotation, flips, stain transfer to another training cell's colours, HED jitter, hue, saturation, "
-        "brightness, contrast, gamma, blur, noise, JPEG, mask erosion).", "",
+        "brightness, contrast, gamma, blur, noise, JPEG, mask erosion).",
+        "",
         "## Decision",
         f"- Temperature {d['temperature']:.3f}; threshold {d['threshold']:.4f}: {d['threshold_rule']}.",
         f"- Uncertain band {d['uncertain_band'][0]:.4f}–{d['uncertain_band'][1]:.4f}: {d['uncertain_band_rule']}.",
         f"- Test-time augmentation (8 flips and rotations) {'on' if d['tta'] else 'off'} by default: held-out "
-        "AUROC without / with it " + ", ".join(f"{lab} {a:.3f} / {b:.3f}" for lab, (a, b) in
-                                               d["tta_comparison"]["auroc_without_and_with"].items())
-        + f" (used where it gains at least {d['tta_comparison']['min_gain']} on every lab).", "",
-        "## Held-out results (cells never trained on, at the threshold above)", "",
+        "AUROC without / with it "
+        + ", ".join(f"{lab} {a:.3f} / {b:.3f}" for lab, (a, b) in d["tta_comparison"]["auroc_without_and_with"].items())
+        + f" (used where it gains at least {d['tta_comparison']['min_gain']} on every lab).",
+        "",
+        "## Held-out results (cells never trained on, at the threshold above)",
+        "",
         "| lab | trained on | cells | blasts | AUROC | recall | recall incl. uncertain | normal flagged | "
-        "normal flagged or uncertain |", "|---|---|---|---|---|---|---|---|---|",
+        "normal flagged or uncertain |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for lab, row in v["held_out"]["per_lab"].items():
-        lines.append(f"| {lab} | {'yes (other patients/fields)' if row['trained_on'] else 'no'} | {row['cells']} | "
-                     f"{row['blasts']} | {_number(row.get('auroc'))} | {_number(row.get('recall'))} | "
-                     f"{_number(row.get('recall_with_review'))} | {_number(row.get('normal_flagged'))} | "
-                     f"{_number(row.get('normal_to_review'))} |")
-    lines += ["", f"Pooled over the labs with blasts: AUROC {v['held_out']['auroc']:.3f}, recall "
-              f"{v['held_out']['recall']:.3f}, specificity {v['held_out']['specificity']:.3f}, ECE "
-              f"{v['held_out']['ece']:.3f}.", ""]
+        lines.append(
+            f"| {lab} | {'yes (other patients/fields)' if row['trained_on'] else 'no'} | {row['cells']} | "
+            f"{row['blasts']} | {_number(row.get('auroc'))} | {_number(row.get('recall'))} | "
+            f"{_number(row.get('recall_with_review'))} | {_number(row.get('normal_flagged'))} | "
+            f"{_number(row.get('normal_to_review'))} |"
+        )
+    lines += [
+        "",
+        f"Pooled over the labs with blasts: AUROC {v['held_out']['auroc']:.3f}, recall "
+        f"{v['held_out']['recall']:.3f}, specificity {v['held_out']['specificity']:.3f}, ECE "
+        f"{v['held_out']['ece']:.3f}.",
+        "",
+    ]
     if "leave_one_lab_out" in v:
-        lines += ["## Leave one lab out", "", v["leave_one_lab_out"]["description"], "",
-                  "| lab | AUROC | recall | recall incl. uncertain | normal flagged | guard: unfamiliar cases |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            "## Leave one lab out",
+            "",
+            v["leave_one_lab_out"]["description"],
+            "",
+            "| lab | AUROC | recall | recall incl. uncertain | normal flagged | guard: unfamiliar cases |",
+            "|---|---|---|---|---|---|",
+        ]
         for lab, row in v["leave_one_lab_out"]["per_lab"].items():
-            lines.append(f"| {lab} | {_number(row.get('auroc'))} | {_number(row.get('recall'))} | "
-                         f"{_number(row.get('recall_with_review'))} | {_number(row.get('normal_flagged'))} | "
-                         f"{_number(row.get('unfamiliar'))} |")
+            lines.append(
+                f"| {lab} | {_number(row.get('auroc'))} | {_number(row.get('recall'))} | "
+                f"{_number(row.get('recall_with_review'))} | {_number(row.get('normal_flagged'))} | "
+                f"{_number(row.get('unfamiliar'))} |"
+            )
         lines.append("")
-    lines += ["## Colour-and-size baseline (the confound check)", "",
-              "A small model (gradient-boosted trees) on the 7 colour and size statistics of each cell, trained "
-              "on the same training cells and scored on the same held-out cells:", "",
-              "| lab | colour and size only | this model |", "|---|---|---|"]
-    lines += [f"| {lab} | {row['colour_and_size_auroc']:.3f} | {row['cnn_auroc']:.3f} |"
-              for lab, row in v["confound_baseline"].items()]
-    lines += ["", "## Counterfactual colour swap", "",
-              "Held-out C-NMC cells given the mean colour statistics of the other class's training cells:", "",
-              "| cells | n | mean probability before → after | mean change | calls changed |", "|---|---|---|---|---|"]
-    lines += [f"| {name.replace('_', ' ')} | {row['cells']} | {row['mean_probability_before']:.3f} → "
-              f"{row['mean_probability_after']:.3f} | {row['mean_absolute_change']:.3f} | {row['calls_changed']:.1%} |"
-              for name, row in v["counterfactual_colour_swap"].items()]
-    lines += ["", "## Familiarity check", "",
-              "Per cell and reference lab: mean distance to its nearest reference cells of that lab in the model's "
-              "embedding, in colour, in size and in all three together; per case: the median over its cells over "
-              "the lab's cut-off. " + f["calibration"] + ". A case is familiar when it is within every cut-off "
-              "of one lab; otherwise the app calls no cell normal (all go to review). Verdicts on held-out cases "
-              "(normal-cell labs: cases of 25 cells; shifted: held-out C-NMC patients with the hue turned 0.12 "
-              "and/or the cells magnified):", "",
-              "| set | trained on | cases | read unfamiliar |", "|---|---|---|---|"]
-    lines += [f"| {name} | {'yes' if row['trained_on'] else 'no'} | {row['cases']} | {row['unfamiliar']:.0%} |"
-              for name, row in f["evaluation"].items()]
-    lines += ["", "## Limits",
-              "- Two labs with blasts (C-NMC, Taleqani), both B-ALL; Taleqani labels are per field, not per "
-              "cell, and its fields carry no patient ids. Myeloid blasts were never shown.",
-              "- The threshold is fitted on held-out cells of the training labs; at a new lab the familiarity "
-              "check sends every cell to review until a site profile or a lab model is fitted there.", ""]
+    lines += [
+        "## Colour-and-size baseline (the confound check)",
+        "",
+        "A small model (gradient-boosted trees) on the 7 colour and size statistics of each cell, trained "
+        "on the same training cells and scored on the same held-out cells:",
+        "",
+        "| lab | colour and size only | this model |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {lab} | {row['colour_and_size_auroc']:.3f} | {row['cnn_auroc']:.3f} |"
+        for lab, row in v["confound_baseline"].items()
+    ]
+    lines += [
+        "",
+        "## Counterfactual colour swap",
+        "",
+        "Held-out C-NMC cells given the mean colour statistics of the other class's training cells:",
+        "",
+        "| cells | n | mean probability before → after | mean change | calls changed |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {name.replace('_', ' ')} | {row['cells']} | {row['mean_probability_before']:.3f} → "
+        f"{row['mean_probability_after']:.3f} | {row['mean_absolute_change']:.3f} | {row['calls_changed']:.1%} |"
+        for name, row in v["counterfactual_colour_swap"].items()
+    ]
+    lines += [
+        "",
+        "## Familiarity check",
+        "",
+        "Per cell and reference lab: mean distance to its nearest reference cells of that lab in the model's "
+        "embedding, in colour, in size and in all three together; per case: the median over its cells over "
+        "the lab's cut-off. " + f["calibration"] + ". A case is familiar when it is within every cut-off "
+        "of one lab; otherwise the app calls no cell normal (all go to review). Verdicts on held-out cases "
+        "(normal-cell labs: cases of 25 cells; shifted: held-out C-NMC patients with the hue turned 0.12 "
+        "and/or the cells magnified):",
+        "",
+        "| set | trained on | cases | read unfamiliar |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {name} | {'yes' if row['trained_on'] else 'no'} | {row['cases']} | {row['unfamiliar']:.0%} |"
+        for name, row in f["evaluation"].items()
+    ]
+    lines += [
+        "",
+        "## Limits",
+        "- Two labs with blasts (C-NMC, Taleqani), both B-ALL; Taleqani labels are per field, not per "
+        "cell, and its fields carry no patient ids. Myeloid blasts were never shown.",
+        "- The threshold is fitted on held-out cells of the training labs; at a new lab the familiarity "
+        "check sends every cell to review until a site profile or a lab model is fitted there.",
+        "",
+    ]
     return "\n".join(lines)
 
 

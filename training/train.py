@@ -89,8 +89,7 @@ def load_training_set(config: TrainingConfig, log=print) -> TrainingSet:
     log(f"{len(images)} images, {len({i.patient for i in images})} patients under {config.data}")
     extras, extra_features = [], np.zeros((0, *features.shape[1:]), dtype=features.dtype)
     if config.extra_negatives is not None:
-        extras, extra_features = _readable(find_extra_negatives(config.extra_negatives),
-                                           preprocessing, config, log)
+        extras, extra_features = _readable(find_extra_negatives(config.extra_negatives), preprocessing, config, log)
         log(f"{len(extras)} extra negatives under {config.extra_negatives} (training only)")
     labels = np.array([image.is_blast for image in images])
     return TrainingSet(images, labels, features, extras, extra_features, preprocessing)
@@ -109,29 +108,43 @@ def run(config: TrainingConfig, log=print):
     extra_logits = np.zeros(extra_features.shape[:2], dtype=np.float32)
     for fold in range(config.folds):
         train, extra_train = fold_of != fold, extra_fold != fold
-        head = train_head(np.concatenate([features[train], extra_features[extra_train]]),
-                          np.r_[labels[train], np.zeros(extra_train.sum(), dtype=bool)],
-                          config.epochs, config.seed + fold, config.weight_decay,
-                          config.run_dir / f"fold{fold}")
+        head = train_head(
+            np.concatenate([features[train], extra_features[extra_train]]),
+            np.r_[labels[train], np.zeros(extra_train.sum(), dtype=bool)],
+            config.epochs,
+            config.seed + fold,
+            config.weight_decay,
+            config.run_dir / f"fold{fold}",
+        )
         logits[~train] = head_logits(head, features[~train])
         extra_logits[~extra_train] = head_logits(head, extra_features[~extra_train])
         fold_auroc = metrics.auroc(labels[~train], logits[~train].mean(axis=1))
-        log(f"fold {fold + 1}/{config.folds}: {int((~train).sum())} held-out images, "
-            f"AUROC {fold_auroc:.3f}  ({(time.monotonic() - started) / 60:.1f} min)")
+        log(
+            f"fold {fold + 1}/{config.folds}: {int((~train).sum())} held-out images, "
+            f"AUROC {fold_auroc:.3f}  ({(time.monotonic() - started) / 60:.1f} min)"
+        )
     cv = CrossValidation(images, labels, fold_of, logits, data.preprocessing, extras, extra_logits)
     decide(cv, config.target_recall)
-    log(f"out-of-fold: AUROC {cv.evaluation['auroc']:.3f}, recall {cv.evaluation['recall']:.3f}, "
-        f"specificity {cv.evaluation['specificity']:.3f} (TTA {cv.decision['tta']})")
-    final = train_head(np.concatenate([features, extra_features]),
-                       np.r_[labels, np.zeros(len(extras), dtype=bool)], config.epochs, config.seed,
-                       config.weight_decay, config.run_dir / "final")
+    log(
+        f"out-of-fold: AUROC {cv.evaluation['auroc']:.3f}, recall {cv.evaluation['recall']:.3f}, "
+        f"specificity {cv.evaluation['specificity']:.3f} (TTA {cv.decision['tta']})"
+    )
+    final = train_head(
+        np.concatenate([features, extra_features]),
+        np.r_[labels, np.zeros(len(extras), dtype=bool)],
+        config.epochs,
+        config.seed,
+        config.weight_decay,
+        config.run_dir / "final",
+    )
     return final, cv
 
 
 def _readable(images: list[LabelledImage], preprocessing: Preprocessing, config: TrainingConfig, log):
     """The images that could be read, with their cached features [N, views, D]."""
-    features, readable = extract_features(images, preprocessing, config.run_dir / "cache",
-                                          config.views, config.batch_size, log)
+    features, readable = extract_features(
+        images, preprocessing, config.run_dir / "cache", config.views, config.batch_size, log
+    )
     return [image for image, ok in zip(images, readable) if ok], features[readable]
 
 
@@ -139,8 +152,10 @@ def _check_enough_patients(images: list[LabelledImage], folds: int) -> None:
     for is_blast, name in ((True, "blast"), (False, "normal")):
         patients = {image.patient for image in images if image.is_blast == is_blast}
         if len(patients) < folds:
-            raise ValueError(f"{len(patients)} {name} patient(s) (groups) in the data: "
-                             f"{folds}-fold patient-grouped CV needs at least {folds}")
+            raise ValueError(
+                f"{len(patients)} {name} patient(s) (groups) in the data: "
+                f"{folds}-fold patient-grouped CV needs at least {folds}"
+            )
 
 
 def fit_decision(labels: np.ndarray, logits: np.ndarray, target_recall: float) -> dict:
@@ -156,7 +171,7 @@ def fit_decision(labels: np.ndarray, logits: np.ndarray, target_recall: float) -
         "target_recall": target_recall,
         "uncertain_band": [low, threshold],
         "uncertain_band_rule": f"from the threshold of out-of-fold recall {UNCERTAIN_RECALL} "
-                               "up to the decision threshold",
+        "up to the decision threshold",
         "temperature": temperature,
         "tta": bool(use_tta),
     }
@@ -202,9 +217,13 @@ def _extra_flag_rates(cv: CrossValidation, threshold: float) -> dict:
         return {}
     flagged = decided_probabilities(cv.extra_logits, cv.decision) >= threshold
     cell_types = np.array([image.path.parent.name for image in cv.extras])
-    return {cell_type: {"cells": int((cell_types == cell_type).sum()),
-                        "flagged_fraction": float(flagged[cell_types == cell_type].mean())}
-            for cell_type in sorted(set(cell_types))}
+    return {
+        cell_type: {
+            "cells": int((cell_types == cell_type).sum()),
+            "flagged_fraction": float(flagged[cell_types == cell_type].mean()),
+        }
+        for cell_type in sorted(set(cell_types))
+    }
 
 
 def _per_patient(cv: CrossValidation, probabilities: np.ndarray, threshold: float) -> list[dict]:
@@ -212,13 +231,15 @@ def _per_patient(cv: CrossValidation, probabilities: np.ndarray, threshold: floa
     patients = np.array([image.patient for image in cv.images])
     for patient in sorted(set(patients), key=lambda p: (p.startswith("H"), len(p), p)):
         members = patients == patient
-        rows.append({
-            "patient": patient,
-            "class": "ALL" if cv.labels[members][0] else "healthy",
-            "fold": int(cv.fold_of[members][0]),
-            "cells": int(members.sum()),
-            "flagged": int((probabilities[members] >= threshold).sum()),
-            "flagged_fraction": float((probabilities[members] >= threshold).mean()),
-            "mean_probability": float(probabilities[members].mean()),
-        })
+        rows.append(
+            {
+                "patient": patient,
+                "class": "ALL" if cv.labels[members][0] else "healthy",
+                "fold": int(cv.fold_of[members][0]),
+                "cells": int(members.sum()),
+                "flagged": int((probabilities[members] >= threshold).sum()),
+                "flagged_fraction": float((probabilities[members] >= threshold).mean()),
+                "mean_probability": float(probabilities[members].mean()),
+            }
+        )
     return rows

@@ -104,12 +104,15 @@ class Classifier:
             views = tta_views(inputs)
             logits, embeddings = self.run(np.concatenate(views))
             logits = logits.reshape(len(views), len(inputs)).mean(axis=0)
-            embeddings = None if embeddings is None else embeddings[:len(inputs)]  # view 0: as it is
+            embeddings = None if embeddings is None else embeddings[: len(inputs)]  # view 0: as it is
         else:
             logits, embeddings = self.run(inputs)
         probabilities = self.rule.probabilities(logits)
-        distances = ([None] * len(inputs) if self.guard is None or embeddings is None
-                     else [tuple(float(d) for d in row) for row in self.guard.distances(embeddings, inputs)])
+        distances = (
+            [None] * len(inputs)
+            if self.guard is None or embeddings is None
+            else [tuple(float(d) for d in row) for row in self.guard.distances(embeddings, inputs)]
+        )
         return [
             Prediction(float(logit), float(probability), self.rule.call(float(probability), threshold), cell)
             for logit, probability, cell in zip(logits, probabilities, distances, strict=True)
@@ -127,17 +130,17 @@ class Classifier:
         logits = np.empty(len(inputs), dtype=np.float32)
         embeddings = None
         for start in range(0, len(inputs), self.batch_size):
-            chunk = inputs[start:start + self.batch_size]
+            chunk = inputs[start : start + self.batch_size]
             batch = np.zeros((self.batch_size, *self._input_shape), dtype=np.float32)
-            batch[:len(chunk)] = chunk
+            batch[: len(chunk)] = chunk
             self._interpreter.set_tensor(self._input_index, batch)
             self._interpreter.invoke()
-            logits[start:start + len(chunk)] = self._interpreter.get_tensor(self._output_index)[:len(chunk), 0]
+            logits[start : start + len(chunk)] = self._interpreter.get_tensor(self._output_index)[: len(chunk), 0]
             if self._embedding_index is not None:
-                found = self._interpreter.get_tensor(self._embedding_index)[:len(chunk)]
+                found = self._interpreter.get_tensor(self._embedding_index)[: len(chunk)]
                 if embeddings is None:
                     embeddings = np.empty((len(inputs), found.shape[1]), dtype=np.float32)
-                embeddings[start:start + len(chunk)] = found
+                embeddings[start : start + len(chunk)] = found
         return logits, embeddings
 
     def _bind(self, model_path: Path) -> tuple[int, int, int | None]:
@@ -148,8 +151,9 @@ class Classifier:
             raise ClassifierError(f"{model_path}: expected one input and one or two output tensors")
         outputs = sorted(outputs, key=lambda output: int(output["shape_signature"][-1]))  # logit first
         if self.guard is not None and len(outputs) != 2:
-            raise ClassifierError(f"{model_path}: the model card has a familiarity reference, "
-                                  "but the model has no embedding output")
+            raise ClassifierError(
+                f"{model_path}: the model card has a familiarity reference, but the model has no embedding output"
+            )
         shape = tuple(int(n) for n in inputs[0]["shape"][1:])
         if shape != self._input_shape or inputs[0]["dtype"] != np.float32:
             raise ClassifierError(
@@ -164,8 +168,11 @@ class Classifier:
             self._interpreter.allocate_tensors()
         except (RuntimeError, ValueError) as error:
             raise ClassifierError(f"{model_path}: cannot run batches of {self.batch_size}: {error}") from error
-        return (int(inputs[0]["index"]), int(outputs[0]["index"]),
-                int(outputs[1]["index"]) if len(outputs) == 2 else None)
+        return (
+            int(inputs[0]["index"]),
+            int(outputs[0]["index"]),
+            int(outputs[1]["index"]) if len(outputs) == 2 else None,
+        )
 
 
 def _open_interpreter(model_path: Path, num_threads: int) -> Interpreter:

@@ -60,7 +60,7 @@ def looks_like_image(path: Path) -> bool:
             head = handle.read(_SIGNATURE_BYTES)
     except OSError:
         return False
-    return any(head[offset:offset + len(magic)] == magic for offset, magic in _SIGNATURES)
+    return any(head[offset : offset + len(magic)] == magic for offset, magic in _SIGNATURES)
 
 
 def _walk(folder: Path, seen_dirs: set[Path]) -> Iterable[Path]:

@@ -76,15 +76,20 @@ class Familiarity:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text: str | None) -> "Familiarity | None":
+    def from_json(cls, text: str | None) -> Familiarity | None:
         if not text:
             return None
         data = json.loads(text)
-        return cls(data["familiar"], {k: float(v) for k, v in data["scores"].items()}, int(data["cells"]),
-                   str(data["reason"]), data.get("nearest_lab"))
+        return cls(
+            data["familiar"],
+            {k: float(v) for k, v in data["scores"].items()},
+            int(data["cells"]),
+            str(data["reason"]),
+            data.get("nearest_lab"),
+        )
 
     @classmethod
-    def not_checked(cls, reason: str) -> "Familiarity":
+    def not_checked(cls, reason: str) -> Familiarity:
         return cls(None, {}, 0, reason)
 
 
@@ -95,8 +100,9 @@ class FamiliarityGuard:
         try:
             self.neighbours = int(section["neighbours"])
             self.labs = tuple(section["labs"])
-            self.cutoffs = np.array([[float(section["cutoffs"][lab][name]) for name in STATISTICS]
-                                     for lab in self.labs])
+            self.cutoffs = np.array(
+                [[float(section["cutoffs"][lab][name]) for name in STATISTICS] for lab in self.labs]
+            )
             self.colour_scale = np.asarray(section["colour_scale"], dtype=np.float32)
             self.size_scale = float(section["size_scale"])
             with np.load(folder / section[REFERENCE_FILE_KEY]) as reference:
@@ -107,8 +113,9 @@ class FamiliarityGuard:
         except (OSError, KeyError, TypeError, ValueError, EOFError) as error:
             raise FamiliarityError(f"familiarity reference of the model card is not usable: {error!r}") from error
         blocks["joint"] = _joint(blocks)
-        self.reference = [{name: blocks[name][lab_of == index] for name in STATISTICS}
-                          for index in range(len(self.labs))]
+        self.reference = [
+            {name: blocks[name][lab_of == index] for name in STATISTICS} for index in range(len(self.labs))
+        ]
         if any(len(points["joint"]) == 0 for points in self.reference):
             raise FamiliarityError("familiarity reference of the model card has a lab without cells")
 
@@ -117,8 +124,9 @@ class FamiliarityGuard:
         """Distances per cell: one per reference lab and statistic."""
         return len(self.labs) * len(STATISTICS)
 
-    def distances(self, embeddings: np.ndarray, inputs: np.ndarray | None,
-                  statistics: np.ndarray | None = None) -> np.ndarray:
+    def distances(
+        self, embeddings: np.ndarray, inputs: np.ndarray | None, statistics: np.ndarray | None = None
+    ) -> np.ndarray:
         """[N, labs x 4] distances of N cells (lab-major, STATISTICS within a lab) from the
         model's embeddings of them and their model inputs (or their `cell_statistics`)."""
         statistics = cell_statistics(inputs) if statistics is None else statistics
@@ -128,8 +136,13 @@ class FamiliarityGuard:
             "size": statistics[:, 6:] / self.size_scale,
         }
         points["joint"] = _joint(points)
-        return np.concatenate([np.stack([self._nearest(reference[name], points[name]) for name in STATISTICS],
-                                        axis=1) for reference in self.reference], axis=1)
+        return np.concatenate(
+            [
+                np.stack([self._nearest(reference[name], points[name]) for name in STATISTICS], axis=1)
+                for reference in self.reference
+            ],
+            axis=1,
+        )
 
     def case_scores(self, distances: np.ndarray) -> np.ndarray:
         """[labs, 4] median distance over the cut-off, per reference lab and statistic."""
@@ -145,12 +158,20 @@ class FamiliarityGuard:
         nearest = int(np.argmin(scores.max(axis=1)))
         beyond = [name for name, score in zip(STATISTICS, scores[nearest]) if score > 1.0]
         reason = "; ".join(_WHY[name] for name in beyond) if beyond else f"like the {self.labs[nearest]} cells"
-        return Familiarity(not beyond, {name: round(float(v), 3) for name, v in zip(STATISTICS, scores[nearest])},
-                           len(distances), reason, self.labs[nearest])
+        return Familiarity(
+            not beyond,
+            {name: round(float(v), 3) for name, v in zip(STATISTICS, scores[nearest])},
+            len(distances),
+            reason,
+            self.labs[nearest],
+        )
 
     def _nearest(self, reference: np.ndarray, points: np.ndarray) -> np.ndarray:
-        squared = (np.einsum("ij,ij->i", points, points)[:, None] + np.einsum("ij,ij->i", reference, reference)[None]
-                   - 2.0 * points @ reference.T)
+        squared = (
+            np.einsum("ij,ij->i", points, points)[:, None]
+            + np.einsum("ij,ij->i", reference, reference)[None]
+            - 2.0 * points @ reference.T
+        )
         k = min(self.neighbours, reference.shape[0])
         nearest = np.partition(np.maximum(squared, 0.0), k - 1, axis=1)[:, :k]
         return np.sqrt(nearest).mean(axis=1)
@@ -160,10 +181,13 @@ def judge(rule_name: str, guard: FamiliarityGuard | None, distances: np.ndarray)
     """The verdict for a case decided by the rule named `rule_name` of a model with `guard`."""
     if rule_name != MODEL_CARD_RULE:
         return Familiarity.not_checked(
-            f"the site profile '{rule_name}', fitted on this lab's reviewed cells, decides the case")
+            f"the site profile '{rule_name}', fitted on this lab's reviewed cells, decides the case"
+        )
     if guard is None:
-        return Familiarity.not_checked("the model has no familiarity reference (a model retrained "
-                                       "on this lab's cells is judged by its lab evaluation)")
+        return Familiarity.not_checked(
+            "the model has no familiarity reference (a model retrained "
+            "on this lab's cells is judged by its lab evaluation)"
+        )
     return guard.assess(distances)
 
 

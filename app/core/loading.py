@@ -74,9 +74,7 @@ def load_image(path: str | Path) -> LoadedImage:
     except ImageLoadError:
         raise
     except UnidentifiedImageError as error:
-        raise ImageLoadError(
-            path, "not a supported image: the content is not BMP, TIFF, PNG, JPEG or WebP"
-        ) from error
+        raise ImageLoadError(path, "not a supported image: the content is not BMP, TIFF, PNG, JPEG or WebP") from error
     except Image.DecompressionBombError as error:
         claimed = re.search(r"\((\d+) pixels\)", str(error))
         size = f"about {int(claimed.group(1)) / 1e6:,.0f} megapixels" if claimed else "too many pixels"
@@ -85,7 +83,7 @@ def load_image(path: str | Path) -> LoadedImage:
         raise ImageLoadError(path, "permission denied: the file cannot be opened") from error
     except MemoryError as error:
         raise ImageLoadError(path, "not enough memory to decode this image") from error
-    except Exception as error:  # noqa: BLE001 - Pillow's decoders raise many types on damaged files
+    except Exception as error:  # Pillow's decoders raise many types on damaged files
         raise ImageLoadError(path, _damaged(error)) from error
 
 
@@ -105,9 +103,7 @@ def _check_file(path: Path) -> None:
 def _decode(path: Path, image: Image.Image) -> LoadedImage:
     width, height = image.size
     if width * height > MAX_PIXELS:
-        raise ImageLoadError(
-            path, _too_large(f"{width} x {height} pixels ({width * height / 1e6:,.0f} megapixels)")
-        )
+        raise ImageLoadError(path, _too_large(f"{width} x {height} pixels ({width * height / 1e6:,.0f} megapixels)"))
     if width == 0 or height == 0:
         raise ImageLoadError(path, f"the header claims an empty image ({width} x {height})")
     notes = []

@@ -33,7 +33,7 @@ class ModelCard:
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def load(cls, path: Path) -> "ModelCard":
+    def load(cls, path: Path) -> ModelCard:
         try:
             raw = json.loads(Path(path).read_text(encoding="utf-8"))
             decision = raw["decision"]

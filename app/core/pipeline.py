@@ -133,8 +133,9 @@ def classify_case(
     )
 
 
-def assess_familiarity(store: CaseStore, case_id: int, model_version: str, rule_name: str,
-                       guard: FamiliarityGuard | None) -> Familiarity:
+def assess_familiarity(
+    store: CaseStore, case_id: int, model_version: str, rule_name: str, guard: FamiliarityGuard | None
+) -> Familiarity:
     """Judge how familiar the case's cells are to the model that measured them (`judge`) and
     record it in the case, which sends every unflagged cell to review while it is unfamiliar."""
     distances = np.asarray(store.case_distances(case_id, model_version), dtype=np.float64)
@@ -175,7 +176,7 @@ class _Run:
                 self.store.add_image_error(self.case_id, item.path, item.error)
                 self.errors += 1
             else:
-                mine, first = predictions[first:first + len(item.cells)], first + len(item.cells)
+                mine, first = predictions[first : first + len(item.cells)], first + len(item.cells)
                 cells = [
                     NewCell(box, touches_border, crop_png, p.logit, p.probability, p.call, p.distances)
                     for (box, touches_border, crop_png), p in zip(item.cells, mine, strict=True)
@@ -228,8 +229,12 @@ def _png(rgb: np.ndarray) -> bytes:
     np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])
     deflate = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8 bits, RGB, no interlace
-    return (_PNG_SIGNATURE + _png_chunk(b"IHDR", header)
-            + _png_chunk(b"IDAT", deflate.compress(filtered) + deflate.flush()) + _png_chunk(b"IEND", b""))
+    return (
+        _PNG_SIGNATURE
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", deflate.compress(filtered) + deflate.flush())
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:

@@ -41,17 +41,22 @@ class Preprocessing:
             "input_size": self.input_size,
             "resample": "bilinear",
             "pixel_range": "float32 0..255 RGB; the model normalises internally",
-            "colour_normalisation": None if self.colour_target is None else {
+            "colour_normalisation": None
+            if self.colour_target is None
+            else {
                 "method": "per-cell CIELAB mean and standard deviation mapped onto the target",
                 "target": list(self.colour_target),
             },
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Preprocessing":
+    def from_dict(cls, data: dict) -> Preprocessing:
         colour = data.get("colour_normalisation")
-        return cls(input_size=int(data["input_size"]), crop_size=int(data["crop_size"]),
-                   colour_target=tuple(float(v) for v in colour["target"]) if colour else None)
+        return cls(
+            input_size=int(data["input_size"]),
+            crop_size=int(data["crop_size"]),
+            colour_target=tuple(float(v) for v in colour["target"]) if colour else None,
+        )
 
 
 def to_canvas(cell_rgb: np.ndarray) -> np.ndarray:
@@ -64,8 +69,8 @@ def to_canvas(cell_rgb: np.ndarray) -> np.ndarray:
     src_y, src_x = max(0, (height - CANVAS_SIZE) // 2), max(0, (width - CANVAS_SIZE) // 2)
     dst_y, dst_x = max(0, (CANVAS_SIZE - height) // 2), max(0, (CANVAS_SIZE - width) // 2)
     copy_h, copy_w = min(height, CANVAS_SIZE), min(width, CANVAS_SIZE)
-    canvas[dst_y:dst_y + copy_h, dst_x:dst_x + copy_w] = cell_rgb[
-        src_y:src_y + copy_h, src_x:src_x + copy_w, :3
+    canvas[dst_y : dst_y + copy_h, dst_x : dst_x + copy_w] = cell_rgb[
+        src_y : src_y + copy_h, src_x : src_x + copy_w, :3
     ]
     return canvas
 
@@ -77,19 +82,21 @@ def centred_crop(canvas: np.ndarray) -> np.ndarray:
     rows, cols = np.flatnonzero(filled.any(axis=1)), np.flatnonzero(filled.any(axis=0))
     centre = CANVAS_SIZE // 2
     if rows.size == 0:
-        return canvas[centre - 1:centre + 1, centre - 1:centre + 1].copy()
+        return canvas[centre - 1 : centre + 1, centre - 1 : centre + 1].copy()
     half = max(centre - rows[0], rows[-1] + 1 - centre, centre - cols[0], cols[-1] + 1 - centre, 1)
-    return canvas[centre - half:centre + half, centre - half:centre + half].copy()
+    return canvas[centre - half : centre + half, centre - half : centre + half].copy()
 
 
 def model_input(canvas: np.ndarray, preprocessing: Preprocessing) -> np.ndarray:
     """Crop the centre of a cell canvas and resize it to the model's float32 input."""
     canvas = to_canvas(canvas) if canvas.shape[:2] != (CANVAS_SIZE, CANVAS_SIZE) else canvas
     offset = (CANVAS_SIZE - preprocessing.crop_size) // 2
-    window = canvas[offset:offset + preprocessing.crop_size, offset:offset + preprocessing.crop_size]
-    resized = np.asarray(Image.fromarray(np.ascontiguousarray(window)).resize(
-        (preprocessing.input_size, preprocessing.input_size), Image.Resampling.BILINEAR
-    ))
+    window = canvas[offset : offset + preprocessing.crop_size, offset : offset + preprocessing.crop_size]
+    resized = np.asarray(
+        Image.fromarray(np.ascontiguousarray(window)).resize(
+            (preprocessing.input_size, preprocessing.input_size), Image.Resampling.BILINEAR
+        )
+    )
     if preprocessing.colour_target is not None:
         resized = _normalise_colour(resized, preprocessing.colour_target)
     return resized.astype(np.float32)

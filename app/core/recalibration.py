@@ -8,8 +8,8 @@ decides them.  No TensorFlow: numbers only.
 
 The estimate is honest about cases: cases (patients/samples), never cells, are split into
 folds; each fold's cells are decided by a rule fitted on the other folds, and recall and
-specificity come with 95% intervals that count cases, not just cells (`clustered_proportion`).  The numbers *before* apply the
-rule in use now to the same cells.
+specificity come with 95% intervals that count cases, not just cells (`clustered_proportion`).
+The numbers *before* apply the rule in use now to the same cells.
 
 Caveat for whoever reads the numbers: a lab's labels are the cells someone reviewed.  Cells
 called normal are reviewed only when the technician chose to, so blasts among unreviewed
@@ -101,14 +101,21 @@ class RateEstimate:
 
     def describe(self) -> str:
         """E.g. 'recall 0.93 (0.85-1.00), specificity 0.78 (0.68-0.86)'."""
-        return (f"recall {self.recall:.2f} ({self.recall_interval[0]:.2f}-{self.recall_interval[1]:.2f}), "
-                f"specificity {self.specificity:.2f} "
-                f"({self.specificity_interval[0]:.2f}-{self.specificity_interval[1]:.2f})")
+        return (
+            f"recall {self.recall:.2f} ({self.recall_interval[0]:.2f}-{self.recall_interval[1]:.2f}), "
+            f"specificity {self.specificity:.2f} "
+            f"({self.specificity_interval[0]:.2f}-{self.specificity_interval[1]:.2f})"
+        )
 
     @classmethod
     def from_dict(cls, values: dict) -> RateEstimate:
-        return cls(**{**values, "recall_interval": tuple(values["recall_interval"]),
-                      "specificity_interval": tuple(values["specificity_interval"])})
+        return cls(
+            **{
+                **values,
+                "recall_interval": tuple(values["recall_interval"]),
+                "specificity_interval": tuple(values["specificity_interval"]),
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -130,10 +137,13 @@ class Recalibration:
             found.append(
                 f"to reach recall {self.target_recall:.2f} this profile flags {1 - self.after.specificity:.0%} of "
                 f"this lab's normal cells: the model ranks this lab's cells poorly (AUROC {self.auroc:.2f}). "
-                "Consider retraining on this lab's cells (python -m training --lab-data).")
+                "Consider retraining on this lab's cells (python -m training --lab-data)."
+            )
         if self.after.recall_interval[0] < self.target_recall - WIDE_MARGIN:
-            found.append(f"the recall estimate is uncertain (95% interval from {self.after.recall_interval[0]:.2f}): "
-                         "more reviewed cases will narrow it.")
+            found.append(
+                f"the recall estimate is uncertain (95% interval from {self.after.recall_interval[0]:.2f}): "
+                "more reviewed cases will narrow it."
+            )
         return found
 
 
@@ -154,7 +164,8 @@ def check_enough_labels(
         missing.append(f"{labels.cases} signed-off cases with labels (need {minimum_cases})")
     if missing:
         raise RecalibrationRefused(
-            f"not enough reviewed cells to {purpose}: " + "; ".join(missing)
+            f"not enough reviewed cells to {purpose}: "
+            + "; ".join(missing)
             + ". Review and sign off more cases (decide normal calls too), then try again."
         )
 
@@ -233,9 +244,11 @@ def estimate(labels: LabelSet, flagged: np.ndarray) -> RateEstimate:
     """Recall and specificity of `flagged`, with 95% intervals that respect cases."""
     recall, recall_interval = clustered_proportion(flagged[labels.is_blast], labels.case_ids[labels.is_blast])
     specificity, specificity_interval = clustered_proportion(
-        ~flagged[~labels.is_blast], labels.case_ids[~labels.is_blast])
-    return RateEstimate(recall, recall_interval, specificity, specificity_interval,
-                        labels.blasts, labels.normals, labels.cases)
+        ~flagged[~labels.is_blast], labels.case_ids[~labels.is_blast]
+    )
+    return RateEstimate(
+        recall, recall_interval, specificity, specificity_interval, labels.blasts, labels.normals, labels.cases
+    )
 
 
 def clustered_proportion(hits: np.ndarray, case_ids: np.ndarray) -> tuple[float, tuple[float, float]]:

@@ -66,15 +66,19 @@ def build_workbook(store: CaseStore, case_id: int) -> Workbook:
     workbook.properties.title = f"BlastScan case report: {data.case.name}"
     workbook.properties.creator = f"BlastScan {__version__}"
     workbook.remove(workbook.active)
-    for name, write in (("Summary", _write_summary), ("Cells", _write_cells), ("Gallery", _write_gallery),
-                        ("Chart", _write_chart), ("Errors", _write_errors), ("Audit", _write_audit)):
+    for name, write in (
+        ("Summary", _write_summary),
+        ("Cells", _write_cells),
+        ("Gallery", _write_gallery),
+        ("Chart", _write_chart),
+        ("Errors", _write_errors),
+        ("Audit", _write_audit),
+    ):
         write(workbook.create_sheet(name), data)
     return workbook
 
 
-def wilson_interval(
-    successes: int, trials: int, confidence: float = CONFIDENCE
-) -> tuple[float, float] | None:
+def wilson_interval(successes: int, trials: int, confidence: float = CONFIDENCE) -> tuple[float, float] | None:
     """Wilson score interval of a binomial proportion; None without trials."""
     if trials <= 0:
         return None
@@ -127,28 +131,37 @@ def _profile_rows(profile: SiteProfile) -> list[tuple[str, str]]:
     """Where a site profile comes from and what it reached on this lab's cells."""
     after = profile.after
     return [
-        ("Site profile fitted", f"{profile.created_at[:10]} by {profile.created_by}, target recall "
-                                f"{profile.target_recall:.2f}"),
+        (
+            "Site profile fitted",
+            f"{profile.created_at[:10]} by {profile.created_by}, target recall {profile.target_recall:.2f}",
+        ),
         ("Site profile labels", f"{after.blasts} blasts, {after.normals} normal cells, {after.cases} cases"),
-        ("Site profile recall (cross-validated)", f"{after.recall:.2f} (95% CI {after.recall_interval[0]:.2f}-"
-                                                  f"{after.recall_interval[1]:.2f})"),
-        ("Site profile specificity (cross-validated)", f"{after.specificity:.2f} (95% CI "
-                                                       f"{after.specificity_interval[0]:.2f}-"
-                                                       f"{after.specificity_interval[1]:.2f})"),
+        (
+            "Site profile recall (cross-validated)",
+            f"{after.recall:.2f} (95% CI {after.recall_interval[0]:.2f}-{after.recall_interval[1]:.2f})",
+        ),
+        (
+            "Site profile specificity (cross-validated)",
+            f"{after.specificity:.2f} (95% CI {after.specificity_interval[0]:.2f}-{after.specificity_interval[1]:.2f})",
+        ),
     ]
 
 
 UNFAMILIAR_NOTE = (
     "The images are unlike those the model's recall was measured on, so the AI called no cell "
-    "normal: every cell it did not flag is 'uncertain' and in the review queue.")
+    "normal: every cell it did not flag is 'uncertain' and in the review queue."
+)
 
 
 def _familiarity_text(case: Case) -> str:
     """'familiar (...)' / 'unfamiliar: ...' / 'not checked: ...', or why there is no verdict."""
     familiarity = case.familiarity
     if familiarity is None:
-        return "not checked: classified before BlastScan checked familiarity" if case.model_version \
+        return (
+            "not checked: classified before BlastScan checked familiarity"
+            if case.model_version
             else "not classified yet"
+        )
     return familiarity.describe()
 
 
@@ -188,68 +201,91 @@ def _write_summary(sheet: Worksheet, data: _CaseData) -> None:
     _note(sheet, DECISION_SUPPORT_NOTE, _font(bold=True, italic=True))
 
     _section(sheet, "Case")
-    _pairs(sheet, [
-        ("Case", case.name),
-        ("Case id", case.id),
-        ("Sample / patient id", case.sample_id or "not given"),
-        ("Operator", case.operator or "not given"),
-        ("Case created (UTC)", _time(case.created_at)),
-        ("Last image classified (UTC)", _time(max((image.created_at for image in data.images), default=None))),
-        ("Reviewer", case.signed_off_by or "not signed off"),
-        ("Signed off (UTC)", _time(case.signed_off_at) or "not signed off"),
-        ("Report written (UTC)", data.written_at),
-    ])
+    _pairs(
+        sheet,
+        [
+            ("Case", case.name),
+            ("Case id", case.id),
+            ("Sample / patient id", case.sample_id or "not given"),
+            ("Operator", case.operator or "not given"),
+            ("Case created (UTC)", _time(case.created_at)),
+            ("Last image classified (UTC)", _time(max((image.created_at for image in data.images), default=None))),
+            ("Reviewer", case.signed_off_by or "not signed off"),
+            ("Signed off (UTC)", _time(case.signed_off_at) or "not signed off"),
+            ("Report written (UTC)", data.written_at),
+        ],
+    )
     _section(sheet, "Software and model")
-    _pairs(sheet, [
-        ("Software", f"BlastScan {__version__}"),
-        ("Model version", case.model_version or "not classified yet"),
-        ("Decision rule (site profile)", describe_rule(case.decision_rule) if case.model_version
-         else "not classified yet"),
-        *(_profile_rows(data.profile) if data.profile else []),
-        ("Decision threshold", case.threshold if case.threshold is not None else "not classified yet"),
-    ])
+    _pairs(
+        sheet,
+        [
+            ("Software", f"BlastScan {__version__}"),
+            ("Model version", case.model_version or "not classified yet"),
+            (
+                "Decision rule (site profile)",
+                describe_rule(case.decision_rule) if case.model_version else "not classified yet",
+            ),
+            *(_profile_rows(data.profile) if data.profile else []),
+            ("Decision threshold", case.threshold if case.threshold is not None else "not classified yet"),
+        ],
+    )
     sheet.cell(sheet.max_row, 2).number_format = _PROBABILITY_FORMAT
     _pairs(sheet, [("Image familiarity", _familiarity_text(case))])
     if case.unfamiliar:
         _note(sheet, UNFAMILIAR_NOTE, _font(bold=True, color="C00000"))
     _section(sheet, "Counts")
-    _pairs(sheet, [
-        ("Images", len(data.images)),
-        ("Unreadable files (see Errors)", unreadable),
-        ("Cells analysed", counts.cells),
-        ("AI-flagged", counts.flagged),
-        ("Uncertain", counts.uncertain),
-        ("AI: normal", counts.normal),
-        ("Review queue (flagged + uncertain)", counts.to_review),
-        ("Reviewed of the queue", counts.reviewed),
-        ("Confirmed blasts", counts.confirmed_blasts),
-        ("Decided normal", data.decided("normal")),
-        ("Decided unsure", data.decided("unsure")),
-    ])
+    _pairs(
+        sheet,
+        [
+            ("Images", len(data.images)),
+            ("Unreadable files (see Errors)", unreadable),
+            ("Cells analysed", counts.cells),
+            ("AI-flagged", counts.flagged),
+            ("Uncertain", counts.uncertain),
+            ("AI: normal", counts.normal),
+            ("Review queue (flagged + uncertain)", counts.to_review),
+            ("Reviewed of the queue", counts.reviewed),
+            ("Confirmed blasts", counts.confirmed_blasts),
+            ("Decided normal", data.decided("normal")),
+            ("Decided unsure", data.decided("unsure")),
+        ],
+    )
     _section(sheet, "Result")
     _table_header(sheet, ["Measure", "Count", "Of", "Share", "95% CI low", "95% CI high"], sheet.max_row + 1)
-    _proportion(sheet, "Blast % (confirmed blasts / all cells analysed)",
-                counts.confirmed_blasts, counts.cells, blast)
-    _proportion(sheet, "AI-flagged % (flagged / all cells analysed)",
-                counts.flagged, counts.cells, wilson_interval(counts.flagged, counts.cells))
-    _proportion(sheet, "Review completeness (reviewed / review queue)",
-                counts.reviewed, counts.to_review, None)
+    _proportion(sheet, "Blast % (confirmed blasts / all cells analysed)", counts.confirmed_blasts, counts.cells, blast)
+    _proportion(
+        sheet,
+        "AI-flagged % (flagged / all cells analysed)",
+        counts.flagged,
+        counts.cells,
+        wilson_interval(counts.flagged, counts.cells),
+    )
+    _proportion(sheet, "Review completeness (reviewed / review queue)", counts.reviewed, counts.to_review, None)
     sheet.append([])
     _note(sheet, _blast_sentence(counts, blast), _font(bold=True))
-    _note(sheet, (
-        "Denominator: every cell analysed in the case. Numerator: cells a reviewer decided are blasts. "
-        "Cells the AI called normal that no one reviewed, and cells decided 'unsure', count as non-blasts. "
-        f"The interval is the {CONFIDENCE:.0%} Wilson score interval; it reflects the number of cells "
-        "counted, not errors of the AI or of the review."
-    ))
+    _note(
+        sheet,
+        (
+            "Denominator: every cell analysed in the case. Numerator: cells a reviewer decided are blasts. "
+            "Cells the AI called normal that no one reviewed, and cells decided 'unsure', count as non-blasts. "
+            f"The interval is the {CONFIDENCE:.0%} Wilson score interval; it reflects the number of cells "
+            "counted, not errors of the AI or of the review."
+        ),
+    )
     waiting = counts.to_review - counts.reviewed
     if waiting:
-        _note(sheet, f"Provisional: {waiting} flagged or uncertain cell(s) have no review decision yet.",
-              _font(bold=True, color="C00000"))
-    _note(sheet, (
-        "Colours on the Cells sheet: red = confirmed blast by the reviewer; orange = flagged by the AI; "
-        "yellow = uncertain (inside the decision rule's uncertain band)."
-    ))
+        _note(
+            sheet,
+            f"Provisional: {waiting} flagged or uncertain cell(s) have no review decision yet.",
+            _font(bold=True, color="C00000"),
+        )
+    _note(
+        sheet,
+        (
+            "Colours on the Cells sheet: red = confirmed blast by the reviewer; orange = flagged by the AI; "
+            "yellow = uncertain (inside the decision rule's uncertain band)."
+        ),
+    )
     for column, width in zip("ABCDEF", (46, 30, 10, 10, 12, 12), strict=True):
         sheet.column_dimensions[column].width = width
     _print_setup(sheet, landscape=False)
@@ -281,9 +317,7 @@ def _pairs(sheet: Worksheet, pairs: Iterable[tuple[str, object]]) -> None:
             cell.number_format = _DATE_FORMAT
 
 
-def _proportion(
-    sheet: Worksheet, label: str, count: int, total: int, interval: tuple[float, float] | None
-) -> None:
+def _proportion(sheet: Worksheet, label: str, count: int, total: int, interval: tuple[float, float] | None) -> None:
     share = count / total if total else "n/a"
     sheet.append([label, count, total, share, *(interval or ())])
     for column in range(4, 7):
@@ -313,14 +347,13 @@ class _Column:
     centred: bool = False
 
 
-def _write_table(
-    sheet: Worksheet, columns: Sequence[_Column], rows: Iterable[Sequence[object]], empty: str
-) -> int:
+def _write_table(sheet: Worksheet, columns: Sequence[_Column], rows: Iterable[Sequence[object]], empty: str) -> int:
     """A table with frozen header, autofilter, widths and formats; return its row count."""
     _table_header(sheet, [column.header for column in columns], 1)
     count = 0
-    for count, row in enumerate(rows, 1):
+    for row in rows:
         sheet.append(list(row))
+        count += 1
     if not count:
         sheet.append([empty])
     for index, column in enumerate(columns, 1):
@@ -364,11 +397,26 @@ _CELL_COLUMNS = (
 
 
 def _write_cells(sheet: Worksheet, data: _CaseData) -> None:
-    count = _write_table(sheet, _CELL_COLUMNS, (
-        (cell.id, _file_name(cell.image_path), cell.index, *cell.box, cell.probability, cell.call,
-         cell.decision, cell.reviewer, _time(cell.decided_at), cell.image_path)
-        for cell in data.cells
-    ), "No cells were found in this case.")
+    count = _write_table(
+        sheet,
+        _CELL_COLUMNS,
+        (
+            (
+                cell.id,
+                _file_name(cell.image_path),
+                cell.index,
+                *cell.box,
+                cell.probability,
+                cell.call,
+                cell.decision,
+                cell.reviewer,
+                _time(cell.decided_at),
+                cell.image_path,
+            )
+            for cell in data.cells
+        ),
+        "No cells were found in this case.",
+    )
     # The image path (last column) stays in the file but off paper, where rows must stay legible.
     sheet.print_area = f"A1:{get_column_letter(len(_CELL_COLUMNS) - 1)}{sheet.max_row}"
     if count:
@@ -376,14 +424,20 @@ def _write_cells(sheet: Worksheet, data: _CaseData) -> None:
         call, decision = letters["AI call"], letters["Reviewer decision"]
         rows = f"A2:{get_column_letter(len(_CELL_COLUMNS))}{count + 1}"
         rules = (
-            (f'${decision}2="blast"', _CONFIRMED), (f'${call}2="flagged"', _FLAGGED),
+            (f'${decision}2="blast"', _CONFIRMED),
+            (f'${call}2="flagged"', _FLAGGED),
             (f'${call}2="uncertain"', _UNCERTAIN),
         )
         for formula, (fill, font) in rules:
-            sheet.conditional_formatting.add(rows, FormulaRule(
-                formula=[formula], stopIfTrue=True, fill=PatternFill("solid", fgColor=fill, bgColor=fill),
-                font=Font(color=font),
-            ))
+            sheet.conditional_formatting.add(
+                rows,
+                FormulaRule(
+                    formula=[formula],
+                    stopIfTrue=True,
+                    fill=PatternFill("solid", fgColor=fill, bgColor=fill),
+                    font=Font(color=font),
+                ),
+            )
 
 
 def _write_errors(sheet: Worksheet, data: _CaseData) -> None:
@@ -393,28 +447,54 @@ def _write_errors(sheet: Worksheet, data: _CaseData) -> None:
         for image in data.images
         if image.status == "error" or image.id not in with_cells
     ]
-    _write_table(sheet, (
-        _Column("Image file", 28), _Column("Problem", 14), _Column("Reason", 60),
-        _Column("Recorded (UTC)", 19, _DATE_FORMAT), _Column("Image path", 60),
-    ), (
-        (_file_name(image.path), problem, image.message or problem, _time(image.created_at), image.path)
-        for image, problem in problems
-    ), "Every file was read and gave at least one cell.")
+    _write_table(
+        sheet,
+        (
+            _Column("Image file", 28),
+            _Column("Problem", 14),
+            _Column("Reason", 60),
+            _Column("Recorded (UTC)", 19, _DATE_FORMAT),
+            _Column("Image path", 60),
+        ),
+        (
+            (_file_name(image.path), problem, image.message or problem, _time(image.created_at), image.path)
+            for image, problem in problems
+        ),
+        "Every file was read and gave at least one cell.",
+    )
     for (cell,) in sheet.iter_rows(min_row=2, min_col=3, max_col=3):
         cell.alignment = Alignment(wrap_text=True)  # long reasons wrap; the row keeps one baseline
 
 
 def _write_audit(sheet: Worksheet, data: _CaseData) -> None:
     cells = {cell.id: cell for cell in data.cells}
-    _write_table(sheet, (
-        _Column("Change", 8), _Column("Cell id", 8), _Column("Image file", 26), _Column("Cell index", 8),
-        _Column("Old decision", 12), _Column("New decision", 12), _Column("Reviewer", 14),
-        _Column("Changed (UTC)", 19, _DATE_FORMAT),
-    ), (
-        (change.id, change.cell_id, _file_name(cells[change.cell_id].image_path), cells[change.cell_id].index,
-         change.old or NO_DECISION, change.new or NO_DECISION, change.reviewer, _time(change.changed_at))
-        for change in data.store.decision_history(data.case.id)
-    ), "No review decisions were recorded.")
+    _write_table(
+        sheet,
+        (
+            _Column("Change", 8),
+            _Column("Cell id", 8),
+            _Column("Image file", 26),
+            _Column("Cell index", 8),
+            _Column("Old decision", 12),
+            _Column("New decision", 12),
+            _Column("Reviewer", 14),
+            _Column("Changed (UTC)", 19, _DATE_FORMAT),
+        ),
+        (
+            (
+                change.id,
+                change.cell_id,
+                _file_name(cells[change.cell_id].image_path),
+                cells[change.cell_id].index,
+                change.old or NO_DECISION,
+                change.new or NO_DECISION,
+                change.reviewer,
+                _time(change.changed_at),
+            )
+            for change in data.store.decision_history(data.case.id)
+        ),
+        "No review decisions were recorded.",
+    )
 
 
 # Gallery
@@ -430,8 +510,12 @@ def _write_gallery(sheet: Worksheet, data: _CaseData) -> None:
     shown = gallery_cells(data.cells)
     sheet.append([f"Cells flagged by the AI or confirmed as blasts: {len(shown)}, most suspicious first"])
     sheet["A1"].font = _SECTION_FONT
-    sheet.append(["Caption: cell id, image file and cell index; blast probability; "
-                  "AI call -> reviewer decision. Red caption: confirmed blast."])
+    sheet.append(
+        [
+            "Caption: cell id, image file and cell index; blast probability; "
+            "AI call -> reviewer decision. Red caption: confirmed blast."
+        ]
+    )
     column_width = 20
     for column in range(1, GALLERY_COLUMNS + 1):
         sheet.column_dimensions[get_column_letter(column)].width = column_width
@@ -491,8 +575,7 @@ def _write_chart(sheet: Worksheet, data: _CaseData) -> None:
     for index, count in enumerate(probability_histogram(data.cells)):
         sheet.append([f"{index / HISTOGRAM_BINS:.1f}-{(index + 1) / HISTOGRAM_BINS:.1f}", count])
     histogram = _bar_chart("Cells by blast probability", "Blast probability", "Cells")
-    histogram.add_data(Reference(sheet, min_col=2, min_row=1, max_row=HISTOGRAM_BINS + 1),
-                       titles_from_data=True)
+    histogram.add_data(Reference(sheet, min_col=2, min_row=1, max_row=HISTOGRAM_BINS + 1), titles_from_data=True)
     histogram.set_categories(Reference(sheet, min_col=1, min_row=2, max_row=HISTOGRAM_BINS + 1))
     histogram.legend = None
     histogram.gapWidth = 10
@@ -513,8 +596,9 @@ def _write_chart(sheet: Worksheet, data: _CaseData) -> None:
     counts = _bar_chart("Cells by AI call and reviewer decision", "AI call", "Cells")
     counts.grouping, counts.overlap = "stacked", 100
     last = first + len(CALLS)
-    counts.add_data(Reference(sheet, min_col=2, max_col=1 + len(decisions), min_row=first, max_row=last),
-                    titles_from_data=True)
+    counts.add_data(
+        Reference(sheet, min_col=2, max_col=1 + len(decisions), min_row=first, max_row=last), titles_from_data=True
+    )
     counts.set_categories(Reference(sheet, min_col=1, min_row=first + 1, max_row=last))
     for series, decision in zip(counts.series, decisions, strict=True):
         series.graphicalProperties.solidFill = _DECISION_COLOURS[decision]
@@ -551,9 +635,7 @@ def _save_atomically(workbook: Workbook, target: Path) -> None:
     try:
         descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     except OSError as error:
-        raise ReportError(
-            f"cannot write in {target.parent}: {_reason(error)}; is the folder read-only?"
-        ) from error
+        raise ReportError(f"cannot write in {target.parent}: {_reason(error)}; is the folder read-only?") from error
     try:
         with os.fdopen(descriptor, "wb") as handle:
             workbook.save(handle)

@@ -94,10 +94,12 @@ class Detection:
 
 
 def classify_input_kind(rgb: np.ndarray) -> InputKind:
-    """"crop_on_black" for a cell pre-segmented on black (frame mostly black, 30% black), else "field"."""
+    """ "crop_on_black" for a cell pre-segmented on black (frame mostly black, 30% black), else "field"."""
     rgb = np.asarray(rgb)
     frame = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])[..., :3]
-    if (brightest_channel(frame) <= BLACK_LEVEL).mean() < 0.6:  # a crop cut by the image edge keeps most of its black frame
+    if (
+        brightest_channel(frame) <= BLACK_LEVEL
+    ).mean() < 0.6:  # a crop cut by the image edge keeps most of its black frame
         return "field"
     step = max(1, min(rgb.shape[:2]) // 200)
     black = brightest_channel(rgb[::step, ::step]) <= BLACK_LEVEL
@@ -115,13 +117,14 @@ def find_cells(rgb: np.ndarray, kind: InputKind | None = None) -> list[FoundCell
         return whole_image_as_cell(rgb)
     detection = detect(rgb)
     factor = CANVAS_RBC_PX / detection.rbc_diameter
-    cells = [_normalise(rgb, detection, region.slice, region.image, factor)
-             for region in measure.regionprops(detection.labels)]
+    cells = [
+        _normalise(rgb, detection, region.slice, region.image, factor)
+        for region in measure.regionprops(detection.labels)
+    ]
     return sorted(cells, key=lambda cell: (cell.box[1] + cell.box[3] // 2, cell.box[0]))
 
 
-CASE_INPUT_KINDS: dict[str | None, InputKind | None] = {None: None, "crop": "crop_on_black",
-                                                      "field": "field"}
+CASE_INPUT_KINDS: dict[str | None, InputKind | None] = {None: None, "crop": "crop_on_black", "field": "field"}
 """A case's input-kind override (as the store keeps it) as the segmentation's; None: detect."""
 
 
@@ -149,8 +152,10 @@ def nearest_to_centre(cells: list[FoundCell], shape: tuple[int, ...]) -> FoundCe
     if not cells:
         return None
     centre_x, centre_y = shape[1] / 2, shape[0] / 2
-    return min(cells, key=lambda cell: np.hypot(
-        cell.box[0] + cell.box[2] / 2 - centre_x, cell.box[1] + cell.box[3] / 2 - centre_y))
+    return min(
+        cells,
+        key=lambda cell: np.hypot(cell.box[0] + cell.box[2] / 2 - centre_x, cell.box[1] + cell.box[3] / 2 - centre_y),
+    )
 
 
 def detect(rgb: np.ndarray) -> Detection:
@@ -165,8 +170,7 @@ def detect(rgb: np.ndarray) -> Detection:
     detection = _detect_at(rgb, scale)
     work_rbc = detection.rbc_diameter * scale
     if detection.rbc_found and scale < 1.0 and work_rbc < MIN_WORK_RBC_PX:
-        finer = min(1.0, scale * MIN_WORK_RBC_PX / work_rbc,
-                    float(np.sqrt(MAX_WORK_PIXELS / (height * width))))
+        finer = min(1.0, scale * MIN_WORK_RBC_PX / work_rbc, float(np.sqrt(MAX_WORK_PIXELS / (height * width))))
         if finer > 1.2 * scale:
             detection = _detect_at(rgb, finer)
     return detection
@@ -200,7 +204,8 @@ def _detect_at(rgb: np.ndarray, scale: float) -> Detection:
     rbc_radius = _rbc_radius(foreground, nuclei)
     nucleus_radii = _nucleus_radii(nuclei)
     rbc_found = rbc_radius is not None and (
-        nucleus_radii.size == 0 or np.median(nucleus_radii) <= MAX_NUCLEUS_RATIO * rbc_radius)
+        nucleus_radii.size == 0 or np.median(nucleus_radii) <= MAX_NUCLEUS_RATIO * rbc_radius
+    )
     if not rbc_found:
         if nucleus_radii.size == 0:
             return empty
@@ -261,8 +266,11 @@ def _rbc_radius(foreground: np.ndarray, nuclei: np.ndarray) -> float | None:
     radius = distance[tuple(peaks.T)]
     area = np.bincount(discs.ravel(), minlength=len(peaks) + 1)[1:]
     roundness = area / (np.pi * radius**2)
-    keep = (~np.isin(index, discs[ndi.binary_dilation(nuclei, iterations=2)])
-            & (roundness >= DISC_AREA[0]) & (roundness <= DISC_AREA[1]))
+    keep = (
+        ~np.isin(index, discs[ndi.binary_dilation(nuclei, iterations=2)])
+        & (roundness >= DISC_AREA[0])
+        & (roundness <= DISC_AREA[1])
+    )
     if not keep.any():
         return None
     order = np.argsort(radius[keep])
@@ -287,8 +295,10 @@ def _cells(foreground: np.ndarray, nuclei: np.ndarray, rbc_radius: float) -> np.
     near = ndi.distance_transform_edt(split == 0)
     rbc_zone = foreground & (near > 0.5 * rbc_radius) & (near <= (CYTOPLASM_RIM + 1.5) * rbc_radius)
     rbc_peaks = feature.peak_local_max(
-        np.where(rbc_zone, fg_distance, 0), min_distance=max(1, int(rbc_radius)),
-        threshold_abs=0.5 * rbc_radius, exclude_border=False,
+        np.where(rbc_zone, fg_distance, 0),
+        min_distance=max(1, int(rbc_radius)),
+        threshold_abs=0.5 * rbc_radius,
+        exclude_border=False,
     )
     markers = split.copy()
     markers[tuple(rbc_peaks.T)] = count + 1
@@ -344,8 +354,9 @@ def _open(mask: np.ndarray, radius: float) -> np.ndarray:
     return _dilate(_erode(mask, radius), radius)
 
 
-def _normalise(rgb: np.ndarray, detection: Detection, window: tuple[slice, slice], mask: np.ndarray,
-               factor: float) -> FoundCell:
+def _normalise(
+    rgb: np.ndarray, detection: Detection, window: tuple[slice, slice], mask: np.ndarray, factor: float
+) -> FoundCell:
     """Cut one cell at full resolution, mask it onto black, rescale it by `factor`, centre it.
 
     `window` and `mask` are the cell's bounding box and mask at working resolution.
@@ -355,8 +366,12 @@ def _normalise(rgb: np.ndarray, detection: Detection, window: tuple[slice, slice
     x0, y0 = int(cols.start / detection.scale), int(rows.start / detection.scale)
     x1 = min(width, int(np.ceil(cols.stop / detection.scale)))
     y1 = min(height, int(np.ceil(rows.stop / detection.scale)))
-    touches = rows.start == 0 or cols.start == 0 or rows.stop == detection.labels.shape[0] or (
-        cols.stop == detection.labels.shape[1])
+    touches = (
+        rows.start == 0
+        or cols.start == 0
+        or rows.stop == detection.labels.shape[0]
+        or (cols.stop == detection.labels.shape[1])
+    )
     smooth = ndi.binary_fill_holes(_close(np.pad(mask, 2), 1.5)[2:-2, 2:-2])  # seals 1 px cracks
     # blurred by a working pixel before upscaling, so the mask edge has no staircase
     alpha = Image.fromarray(ndi.gaussian_filter(smooth.astype(np.float32), 0.7, mode="constant"))

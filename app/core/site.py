@@ -63,23 +63,39 @@ class SiteProfile:
 
     def to_dict(self) -> dict:
         return {
-            "number": self.number, "created_at": self.created_at, "created_by": self.created_by,
-            "model_version": self.model_version, "target_recall": self.target_recall,
-            "decision": self.rule.to_dict(), "based_on": self.based_on,
-            "evaluation": {"method": "case-grouped cross-validation; 95% Wilson intervals on the design-effect-adjusted number of cells",
-                           "folds": self.folds, "auroc": self.auroc,
-                           "before": self.before.to_dict(), "after": self.after.to_dict()},
+            "number": self.number,
+            "created_at": self.created_at,
+            "created_by": self.created_by,
+            "model_version": self.model_version,
+            "target_recall": self.target_recall,
+            "decision": self.rule.to_dict(),
+            "based_on": self.based_on,
+            "evaluation": {
+                "method": (
+                    "case-grouped cross-validation; 95% Wilson intervals on the design-effect-adjusted number of cells"
+                ),
+                "folds": self.folds,
+                "auroc": self.auroc,
+                "before": self.before.to_dict(),
+                "after": self.after.to_dict(),
+            },
         }
 
     @classmethod
     def from_dict(cls, values: dict) -> SiteProfile:
         evaluation = values["evaluation"]
         return cls(
-            number=int(values["number"]), created_at=values["created_at"], created_by=values["created_by"],
-            model_version=values["model_version"], target_recall=float(values["target_recall"]),
-            rule=DecisionRule.from_dict(values["decision"]), based_on=values["based_on"],
-            before=RateEstimate.from_dict(evaluation["before"]), after=RateEstimate.from_dict(evaluation["after"]),
-            auroc=float(evaluation["auroc"]), folds=int(evaluation["folds"]),
+            number=int(values["number"]),
+            created_at=values["created_at"],
+            created_by=values["created_by"],
+            model_version=values["model_version"],
+            target_recall=float(values["target_recall"]),
+            rule=DecisionRule.from_dict(values["decision"]),
+            based_on=values["based_on"],
+            before=RateEstimate.from_dict(evaluation["before"]),
+            after=RateEstimate.from_dict(evaluation["after"]),
+            auroc=float(evaluation["auroc"]),
+            folds=int(evaluation["folds"]),
         )
 
 
@@ -142,16 +158,24 @@ class SiteLibrary:
                 return profile
         raise SiteError(f"there is no site profile {number}")
 
-    def save_profile(self, recalibration: Recalibration, model_version: str, created_by: str,
-                     based_on: str) -> SiteProfile:
+    def save_profile(
+        self, recalibration: Recalibration, model_version: str, created_by: str, based_on: str
+    ) -> SiteProfile:
         """Keep a new profile (not used until chosen); its number is one more than the last."""
         number = max((profile.number for profile in self.profiles()), default=0) + 1
         name = f"site profile {number}"
         rule = DecisionRule(**{**recalibration.rule.to_dict(), "name": name})
         profile = SiteProfile(
-            number=number, created_at=_now(), created_by=created_by, model_version=model_version,
-            target_recall=recalibration.target_recall, rule=rule, based_on=based_on,
-            before=recalibration.before, after=recalibration.after, auroc=recalibration.auroc,
+            number=number,
+            created_at=_now(),
+            created_by=created_by,
+            model_version=model_version,
+            target_recall=recalibration.target_recall,
+            rule=rule,
+            based_on=based_on,
+            before=recalibration.before,
+            after=recalibration.after,
+            auroc=recalibration.auroc,
             folds=recalibration.folds,
         )
         path = self.folder / PROFILES_FOLDER / f"site_profile_{number:04d}.json"
@@ -201,13 +225,17 @@ class SiteLibrary:
         if profile_number is not None:
             profile = self.profile(profile_number)
             if profile.model_version != model.card.version:
-                raise SiteError(f"{profile.name} was fitted for model {profile.model_version}, "
-                                f"not {model.card.version}")
+                raise SiteError(
+                    f"{profile.name} was fitted for model {profile.model_version}, not {model.card.version}"
+                )
         saved = self._saved()
-        history = saved.get("history", []) + [
-            {"at": _now(), "by": changed_by, "model": model_key, "profile": profile_number}]
-        _write_json_atomically(self.folder / SETUP_FILE,
-                               {"model": model_key, "profile": profile_number, "history": history})
+        history = [
+            *saved.get("history", []),
+            {"at": _now(), "by": changed_by, "model": model_key, "profile": profile_number},
+        ]
+        _write_json_atomically(
+            self.folder / SETUP_FILE, {"model": model_key, "profile": profile_number, "history": history}
+        )
         return self.active()
 
     def setup_for(self, case: Case | None) -> ActiveSetup:
@@ -219,15 +247,19 @@ class SiteLibrary:
             return active
         model = next((m for m in self.models() if m.card.version == case.model_version), None)
         if model is None:
-            raise SiteError(f"case {case.name!r} was classified with model {case.model_version}, which is "
-                            "not installed any more; start a new case from the same images instead")
-        return ActiveSetup(model, self.profile_of(case),
-                           f"case {case.name!r} continues with its own model {model.label}")
+            raise SiteError(
+                f"case {case.name!r} was classified with model {case.model_version}, which is "
+                "not installed any more; start a new case from the same images instead"
+            )
+        return ActiveSetup(
+            model, self.profile_of(case), f"case {case.name!r} continues with its own model {model.label}"
+        )
 
     def profile_of(self, case: Case) -> SiteProfile | None:
         """The site profile that decided `case`, if one did and its file is still here."""
-        return next((p for p in self.profiles()
-                     if p.name == case.decision_rule and p.model_version == case.model_version), None)
+        return next(
+            (p for p in self.profiles() if p.name == case.decision_rule and p.model_version == case.model_version), None
+        )
 
     def history(self) -> list[dict]:
         """Every change of the active setup: when, who, model key and profile number."""

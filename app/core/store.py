@@ -281,9 +281,7 @@ class CaseStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         try:
-            self._db = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
+            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = FULL")
@@ -326,8 +324,7 @@ class CaseStore:
             if db.execute("SELECT 1 FROM cases WHERE name = ?", (name,)).fetchone():
                 raise StoreError(f"a case named {name!r} exists already")
             cursor = db.execute(
-                "INSERT INTO cases (name, sample_id, operator, input_kind, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO cases (name, sample_id, operator, input_kind, created_at) VALUES (?, ?, ?, ?, ?)",
                 (name, sample_id, operator, input_kind, _now()),
             )
         return self.get_case(int(cursor.lastrowid))
@@ -385,8 +382,10 @@ class CaseStore:
                 probabilities = rule.probabilities([logit for _, logit in rows])
                 db.executemany(
                     "UPDATE predictions SET probability = ?, call = ? WHERE id = ?",
-                    [(float(p), rule.call(float(p), threshold), prediction_id)
-                     for (prediction_id, _), p in zip(rows, probabilities, strict=True)],
+                    [
+                        (float(p), rule.call(float(p), threshold), prediction_id)
+                        for (prediction_id, _), p in zip(rows, probabilities, strict=True)
+                    ],
                 )
         return self.get_case(case_id)
 
@@ -398,8 +397,10 @@ class CaseStore:
         """
         with self._write() as db:
             self._check_open(db, case_id)
-            db.execute("UPDATE cases SET familiarity = ?, unfamiliar = ? WHERE id = ?",
-                       (familiarity.to_json(), int(familiarity.applies), case_id))
+            db.execute(
+                "UPDATE cases SET familiarity = ?, unfamiliar = ? WHERE id = ?",
+                (familiarity.to_json(), int(familiarity.applies), case_id),
+            )
         return self.get_case(case_id)
 
     def case_distances(self, case_id: int, model_version: str) -> list[tuple[float, ...]]:
@@ -479,9 +480,7 @@ class CaseStore:
             _check_choice(cell.call, CALLS, "call")
         now = _now()
         with self._write(durable=False) as db:
-            image_id = self._insert_image(
-                db, case_id, path, "ok", message, (width, height, cell_finder, now)
-            )
+            image_id = self._insert_image(db, case_id, path, "ok", message, (width, height, cell_finder, now))
             for index, cell in enumerate(cells):
                 cell_id = db.execute(
                     "INSERT INTO cells (image_id, idx, x, y, width, height, touches_border, crop_png) "
@@ -491,8 +490,15 @@ class CaseStore:
                 db.execute(
                     "INSERT INTO predictions (cell_id, logit, probability, call, model_version, created_at, "
                     "distances) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (cell_id, cell.logit, cell.probability, cell.call, model_version, now,
-                     None if cell.distances is None else json.dumps([round(float(d), 5) for d in cell.distances])),
+                    (
+                        cell_id,
+                        cell.logit,
+                        cell.probability,
+                        cell.call,
+                        model_version,
+                        now,
+                        None if cell.distances is None else json.dumps([round(float(d), 5) for d in cell.distances]),
+                    ),
                 )
         return self._image(image_id)
 
@@ -590,9 +596,13 @@ class CaseStore:
 
         Only signed-off cases count: their decisions are final.  'unsure' is no label.
         """
-        labels = [LabLabel(case.id, cell.id, cell.decision == "blast", cell.logit, cell.model_version)
-                  for case in self.list_cases() if case.signed_off
-                  for cell in self.list_cells(case.id, "reviewed") if cell.decision != "unsure"]
+        labels = [
+            LabLabel(case.id, cell.id, cell.decision == "blast", cell.logit, cell.model_version)
+            for case in self.list_cases()
+            if case.signed_off
+            for cell in self.list_cells(case.id, "reviewed")
+            if cell.decision != "unsure"
+        ]
         return sorted(labels, key=lambda label: label.cell_id)
 
     def summary(self, case_id: int) -> CaseSummary:
@@ -702,11 +712,38 @@ def _case(row: sqlite3.Row) -> Case:
 
 
 def _cell(row: sqlite3.Row) -> CellRecord:
-    (cell_id, image_id, path, index, x, y, width, height, touches, logit, probability, call,
-     model_version, decision, reviewer, decided_at) = row
+    (
+        cell_id,
+        image_id,
+        path,
+        index,
+        x,
+        y,
+        width,
+        height,
+        touches,
+        logit,
+        probability,
+        call,
+        model_version,
+        decision,
+        reviewer,
+        decided_at,
+    ) = row
     return CellRecord(
-        cell_id, image_id, path, index, (x, y, width, height), bool(touches), logit, probability, call,
-        model_version, decision, reviewer, decided_at,
+        cell_id,
+        image_id,
+        path,
+        index,
+        (x, y, width, height),
+        bool(touches),
+        logit,
+        probability,
+        call,
+        model_version,
+        decision,
+        reviewer,
+        decided_at,
     )
 
 

@@ -48,7 +48,9 @@ class CaseDetails(QGroupBox):
         self._case: Case | None = None
         form = QFormLayout(self)
         for label, field in (
-            ("Name:", self.name), ("Sample ID:", self.sample_id), ("Operator:", self.operator),
+            ("Name:", self.name),
+            ("Sample ID:", self.sample_id),
+            ("Operator:", self.operator),
             ("Input:", self.input_kind),
         ):
             form.addRow(label, field)
@@ -86,10 +88,16 @@ class SummaryPanel(QGroupBox):
         self.status = QLabel()
         self.status.setWordWrap(True)
         grid = QGridLayout(self)
-        for number, (label, key) in enumerate((
-            ("Images:", "images"), ("Cells:", "cells"), ("AI calls:", "calls"), ("Blasts (AI):", "ai_blasts"),
-            ("Blasts (confirmed):", "confirmed"), ("Decided by:", "rule"),
-        )):
+        for number, (label, key) in enumerate(
+            (
+                ("Images:", "images"),
+                ("Cells:", "cells"),
+                ("AI calls:", "calls"),
+                ("Blasts (AI):", "ai_blasts"),
+                ("Blasts (confirmed):", "confirmed"),
+                ("Decided by:", "rule"),
+            )
+        ):
             row, column = number % 3, 2 * (number // 3)
             grid.addWidget(QLabel(label), row, column)
             grid.addWidget(self.counts[key], row, column + 1)
@@ -122,12 +130,15 @@ class SummaryPanel(QGroupBox):
         self.counts["confirmed"].setText(_percent(summary.confirmed_blasts, summary.cells))
         classified = case.model_version is not None
         self.counts["rule"].setText(
-            f"{describe_rule(case.decision_rule)}, threshold {case.threshold:.3f}" if classified else "–")
+            f"{describe_rule(case.decision_rule)}, threshold {case.threshold:.3f}" if classified else "–"
+        )
         self.counts["rule"].setToolTip(f"Model {case.model_version}" if classified else "")
         self.review_progress.setRange(0, max(summary.to_review, 1))
         self.review_progress.setValue(summary.reviewed)
         self.review_progress.setFormat(f"{summary.reviewed} / {summary.to_review} reviewed")
-        self.review_progress.setToolTip(f"{summary.reviewed} of {summary.to_review} flagged or uncertain cells reviewed")
+        self.review_progress.setToolTip(
+            f"{summary.reviewed} of {summary.to_review} flagged or uncertain cells reviewed"
+        )
         waiting = summary.to_review - summary.reviewed
         self.sign_off_button.setEnabled(not case.signed_off and not busy and waiting == 0 and summary.images > 0)
         if case.signed_off:
@@ -166,4 +177,3 @@ class ErrorsTable(QTableWidget):
 
 def _percent(part: int, whole: int) -> str:
     return f"{part / whole:.1%} ({part} of {whole})" if whole else "–"
-

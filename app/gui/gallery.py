@@ -9,6 +9,7 @@ once.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 from collections import OrderedDict
@@ -16,8 +17,19 @@ from collections.abc import Callable, Iterator
 
 from PIL import Image
 from PySide6.QtCore import (
-    Q_ARG, QAbstractListModel, QMetaObject, QModelIndex, QObject, QPersistentModelIndex, QRect, QRunnable, QSize, Qt,
-    QThreadPool, QTimer, Slot,
+    Q_ARG,
+    QAbstractListModel,
+    QMetaObject,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QRect,
+    QRunnable,
+    QSize,
+    Qt,
+    QThreadPool,
+    QTimer,
+    Slot,
 )
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
@@ -50,8 +62,9 @@ class ThumbnailCache(QObject):
     `emit` (bench/RESULTS.md), so results come back through `QMetaObject.invokeMethod`.
     """
 
-    def __init__(self, store: CaseStore, on_ready: Callable[[int], None], capacity: int = 1500,
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self, store: CaseStore, on_ready: Callable[[int], None], capacity: int = 1500, parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
         self.store, self.capacity, self._on_ready = store, capacity, on_ready
         self._pixmaps: OrderedDict[int, QPixmap] = OrderedDict()
@@ -127,11 +140,14 @@ class _DecodeThumbnail(QRunnable):
             image = cell_thumbnail(self.cache.store.cell_crop(self.cell_id), THUMBNAIL)
         except Exception:  # noqa: BLE001 - a damaged canvas or a cell gone paints as an empty tile
             image = QImage()
-        try:
-            QMetaObject.invokeMethod(self.cache, "arrived", Qt.ConnectionType.QueuedConnection,
-                                     Q_ARG(int, self.cell_id), Q_ARG(QImage, image))
-        except RuntimeError:  # the gallery was closed meanwhile
-            pass
+        with contextlib.suppress(RuntimeError):  # the gallery was closed meanwhile
+            QMetaObject.invokeMethod(
+                self.cache,
+                "arrived",
+                Qt.ConnectionType.QueuedConnection,
+                Q_ARG(int, self.cell_id),
+                Q_ARG(QImage, image),
+            )
 
 
 def cell_thumbnail(png: bytes, size: int) -> QImage:
@@ -192,12 +208,12 @@ class CellListModel(QAbstractListModel):
         keep = {record.id for record in fresh}
         for first, last in reversed(list(_runs([row for row, r in enumerate(self._records) if r.id not in keep]))):
             self.beginRemoveRows(QModelIndex(), first, last)
-            del self._records[first:last + 1]
+            del self._records[first : last + 1]
             self.endRemoveRows()
         old = {record.id for record in self._records}
         for first, last in _runs([row for row, record in enumerate(fresh) if record.id not in old]):
             self.beginInsertRows(QModelIndex(), first, last)
-            self._records[first:first] = fresh[first:last + 1]
+            self._records[first:first] = fresh[first : last + 1]
             self.endInsertRows()
         self._set_records(fresh)
         if self._records:
@@ -302,13 +318,17 @@ class CellDelegate(QStyledItemDelegate):
         font.setPixelSize(12)
         painter.setFont(font)
         painter.setPen(QColor("white"))
-        painter.drawText(strip.adjusted(4, 0, -4, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
-                         f"{record.probability:.0%}")
+        painter.drawText(
+            strip.adjusted(4, 0, -4, 0),
+            Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+            f"{record.probability:.0%}",
+        )
         font.setPixelSize(10)
         painter.setFont(font)
         painter.setPen(CALL_COLOURS[record.call].lighter(130))
-        painter.drawText(strip.adjusted(4, 0, -4, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
-                         record.call)
+        painter.drawText(
+            strip.adjusted(4, 0, -4, 0), Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, record.call
+        )
 
     @staticmethod
     def _badge(painter: QPainter, image: QRect, decision: str) -> None:

@@ -29,10 +29,22 @@ from app.core.recalibration import LabelSet, Recalibration, RecalibrationRefused
 from app.core.site import BUNDLED, ActiveSetup, ModelChoice, SiteLibrary, SiteProfile, apply_to_open_cases
 from app.core.store import CaseStore
 
-PROFILE_COLUMNS = ("Rule", "Created (UTC)", "By", "Threshold", "Before, on this lab's labels",
-                   "After, case-grouped cross-validation")
-MODEL_COLUMNS = ("Model", "Source", "Threshold", "Card AUROC", "Card recall / specificity",
-                 "This lab, held out: current → retrained")
+PROFILE_COLUMNS = (
+    "Rule",
+    "Created (UTC)",
+    "By",
+    "Threshold",
+    "Before, on this lab's labels",
+    "After, case-grouped cross-validation",
+)
+MODEL_COLUMNS = (
+    "Model",
+    "Source",
+    "Threshold",
+    "Card AUROC",
+    "Card recall / specificity",
+    "This lab, held out: current → retrained",
+)
 
 
 class _FitSignals(QObject):
@@ -61,8 +73,9 @@ class LabDialog(QDialog):
     setup_changed = Signal(object, list)
     """The new `ActiveSetup` and the names of the open cases re-decided by it."""
 
-    def __init__(self, store: CaseStore, library: SiteLibrary, operator: str, busy: bool,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, store: CaseStore, library: SiteLibrary, operator: str, busy: bool, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Adapt to this lab")
         self.store, self.library, self.operator, self.busy = store, library, operator, busy
@@ -117,14 +130,24 @@ class LabDialog(QDialog):
             f"Reviewed cells of signed-off cases, classified by model {setup.model.card.version}: "
             f"<b>{labels.blasts}</b> confirmed blasts and <b>{labels.normals}</b> confirmed normal cells "
             f"from <b>{labels.cases}</b> cases. A site profile needs at least 50, 50 and 5. Only cells "
-            "someone decided count: decide some cells called normal too, or recall looks better than it is.")
+            "someone decided count: decide some cells called normal too, or recall looks better than it is."
+        )
         rules: list[SiteProfile | None] = [None] + [
-            p for p in self.library.profiles() if p.model_version == setup.model.card.version]
-        _fill(self.profiles, [_profile_row(profile, setup) for profile in rules], rules,
-              [profile == setup.profile for profile in rules])
+            p for p in self.library.profiles() if p.model_version == setup.model.card.version
+        ]
+        _fill(
+            self.profiles,
+            [_profile_row(profile, setup) for profile in rules],
+            rules,
+            [profile == setup.profile for profile in rules],
+        )
         models = self.library.models()
-        _fill(self.models, [_model_row(model) for model in models], models,
-              [model.key == setup.model.key for model in models])
+        _fill(
+            self.models,
+            [_model_row(model) for model in models],
+            models,
+            [model.key == setup.model.key for model in models],
+        )
         for button in (self.use_profile_button, self.use_model_button):
             button.setEnabled(not self.busy)
         self.back_button.setEnabled(not self.busy and (not setup.model.bundled or setup.profile is not None))
@@ -161,7 +184,8 @@ class LabDialog(QDialog):
             f"Saved <b>{profile.name}</b>, not in use until you choose it below. On this lab's cells, "
             f"{setup.rule.name}: {result.before.describe()}; {profile.name} (case-grouped "
             f"{result.folds}-fold): {result.after.describe()}."
-            + "".join(f"<br><span style='color:#c77700'>⚠ {warning}</span>" for warning in result.warnings))
+            + "".join(f"<br><span style='color:#c77700'>⚠ {warning}</span>" for warning in result.warnings)
+        )
         self.refresh()
 
     @Slot(str)
@@ -174,11 +198,13 @@ class LabDialog(QDialog):
         if (model_key, profile_number) == (current.model.key, current.profile.number if current.profile else None):
             return
         answer = QMessageBox.question(
-            self, "Change what classifies",
+            self,
+            "Change what classifies",
             "New cells will be decided by the chosen model and rule, and the open cases classified with "
             "that model are re-decided from their stored model outputs. Review decisions are kept; "
             "signed-off cases keep the numbers they were signed with. You can switch back at any time.\n\n"
-            "Go ahead?")
+            "Go ahead?",
+        )
         if answer != QMessageBox.StandardButton.Yes:
             return
         setup = self.library.use(model_key, profile_number, self.operator)
@@ -194,19 +220,35 @@ def _profile_row(profile: SiteProfile | None, setup: ActiveSetup) -> list[str]:
     if profile is None:
         card = setup.model.card
         return ["model card", card.raw.get("created", "")[:10], "training", f"{card.threshold:.3f}", "—", "—"]
-    return [profile.name, profile.created_at[:16].replace("T", " "), profile.created_by,
-            f"{profile.rule.threshold:.3f}", profile.before.describe(), profile.after.describe()]
+    return [
+        profile.name,
+        profile.created_at[:16].replace("T", " "),
+        profile.created_by,
+        f"{profile.rule.threshold:.3f}",
+        profile.before.describe(),
+        profile.after.describe(),
+    ]
 
 
 def _model_row(model: ModelChoice) -> list[str]:
     metrics = model.card.raw.get("metrics", {})
     lab = model.card.raw.get("lab_evaluation")
-    compared = "—" if not lab else " → ".join(
-        f"AUROC {lab[side]['auroc']:.2f}, recall {lab[side]['recall']:.2f}, spec. {lab[side]['specificity']:.2f}"
-        for side in ("current", "retrained"))
-    return [model.card.version, "bundled" if model.bundled else "retrained on this lab", f"{model.card.threshold:.3f}",
-            f"{metrics.get('auroc', float('nan')):.3f}",
-            f"{metrics.get('recall', float('nan')):.2f} / {metrics.get('specificity', float('nan')):.2f}", compared]
+    compared = (
+        "—"
+        if not lab
+        else " → ".join(
+            f"AUROC {lab[side]['auroc']:.2f}, recall {lab[side]['recall']:.2f}, spec. {lab[side]['specificity']:.2f}"
+            for side in ("current", "retrained")
+        )
+    )
+    return [
+        model.card.version,
+        "bundled" if model.bundled else "retrained on this lab",
+        f"{model.card.threshold:.3f}",
+        f"{metrics.get('auroc', float('nan')):.3f}",
+        f"{metrics.get('recall', float('nan')):.2f} / {metrics.get('specificity', float('nan')):.2f}",
+        compared,
+    ]
 
 
 def _table(columns: tuple[str, ...]) -> QTableWidget:

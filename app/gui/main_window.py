@@ -12,7 +12,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import (
-    QCoreApplication, QEvent, QMimeData, QModelIndex, QSize, Qt, QThreadPool, QTimer, Signal, Slot,
+    QCoreApplication,
+    QEvent,
+    QMimeData,
+    QModelIndex,
+    QSize,
+    Qt,
+    QThreadPool,
+    QTimer,
+    Signal,
+    Slot,
 )
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
@@ -107,14 +116,16 @@ class MainWindow(QMainWindow):
         """Start a case on folders or images, or reopen the case made from the same ones."""
         sources = [Path(path).expanduser().resolve() for path in paths]
         if not discover_images(sources):
-            self._message(QMessageBox.Icon.Warning, "No images",
-                          "No images were found in:\n" + "\n".join(map(str, sources)))
+            self._message(
+                QMessageBox.Icon.Warning, "No images", "No images were found in:\n" + "\n".join(map(str, sources))
+            )
             return None
         case = self.store.find_case_by_sources(sources)
         threshold = None
         if case is None:
-            case = self.store.create_case(self._unique_name(_case_name(sources)),
-                                          operator=self.settings.operator or None)
+            case = self.store.create_case(
+                self._unique_name(_case_name(sources)), operator=self.settings.operator or None
+            )
             self.store.add_sources(case.id, sources)
             threshold = self.settings.threshold
             self._reload_case_list()
@@ -125,8 +136,9 @@ class MainWindow(QMainWindow):
         """Show a case as it was left, and classify what is not done yet (if not signed off)."""
         if self.worker is not None and self.worker.case_id != case_id:
             self.cancel_batch()
-            self.statusBar().showMessage("The previous case's classification is paused; "
-                                         "it goes on when that case is opened again.", 8000)
+            self.statusBar().showMessage(
+                "The previous case's classification is paused; it goes on when that case is opened again.", 8000
+            )
         self.case = self.store.get_case(case_id)
         self.settings.last_case_id = case_id
         self.undo_stack.clear()
@@ -161,18 +173,29 @@ class MainWindow(QMainWindow):
         if not sources:
             return
         if self.card is None:
-            self._message(QMessageBox.Icon.Critical, "Model missing",
-                          f"The blast classifier model is missing ({self.model_dir / CARD_FILE}), so new images "
-                          "cannot be classified.\n\nReinstall BlastScan to restore it. Cases classified before "
-                          "can still be reviewed.")
+            self._message(
+                QMessageBox.Icon.Critical,
+                "Model missing",
+                f"The blast classifier model is missing ({self.model_dir / CARD_FILE}), so new images "
+                "cannot be classified.\n\nReinstall BlastScan to restore it. Cases classified before "
+                "can still be reviewed.",
+            )
             return
         try:
             setup = self.site.setup_for(case)
         except SiteError as error:
             self._store_refused(str(error))
             return
-        worker = ClassifyWorker(self.store, case.id, sources, model_dir=setup.model.folder, tta=self.settings.tta,
-                                input_kind=case.input_kind, threshold=threshold, rule=setup.rule)
+        worker = ClassifyWorker(
+            self.store,
+            case.id,
+            sources,
+            model_dir=setup.model.folder,
+            tta=self.settings.tta,
+            input_kind=case.input_kind,
+            threshold=threshold,
+            rule=setup.rule,
+        )
         worker.signals.progress.connect(self._on_progress)
         worker.signals.result.connect(self._on_result)
         worker.signals.error.connect(self._on_error)
@@ -267,8 +290,9 @@ class MainWindow(QMainWindow):
             return
         record = self.model.record(index.row())
         if record.decision != decision:
-            self.undo_stack.push(DecisionCommand(self.store, record, decision, reviewer, self._decision_changed,
-                                                 self._store_refused))
+            self.undo_stack.push(
+                DecisionCommand(self.store, record, decision, reviewer, self._decision_changed, self._store_refused)
+            )
         self._select_row(index.row() + 1)
 
     def sign_off(self) -> None:
@@ -279,7 +303,8 @@ class MainWindow(QMainWindow):
         if reviewer is None:
             return
         answer = QMessageBox.question(
-            self, "Sign off case",
+            self,
+            "Sign off case",
             f"Sign off case “{self.case.name}” as {reviewer}?\n\nAfter sign-off the case can no longer be changed.",
         )
         if answer != QMessageBox.StandardButton.Yes:
@@ -371,13 +396,13 @@ class MainWindow(QMainWindow):
         except ModuleNotFoundError as error:
             if error.name != "app.core.report":
                 raise
-            self._message(QMessageBox.Icon.Warning, "Export report",
-                          "The report writer is not part of this build yet.")
+            self._message(QMessageBox.Icon.Warning, "Export report", "The report writer is not part of this build yet.")
             return
         sources = self.store.list_sources(self.case.id)
         folder = Path(sources[0]).parent if sources else Path.home()
-        path, _ = QFileDialog.getSaveFileName(self, "Export report", str(folder / f"{self.case.name}.xlsx"),
-                                              "Excel workbook (*.xlsx)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export report", str(folder / f"{self.case.name}.xlsx"), "Excel workbook (*.xlsx)"
+        )
         if not path:
             return
         try:
@@ -397,8 +422,7 @@ class MainWindow(QMainWindow):
         if self.setup is None:
             self._store_refused("The bundled model is missing, so there is nothing to adapt.")
             return
-        dialog = LabDialog(self.store, self.site, self.settings.operator or "unknown operator",
-                           self.is_busy(), self)
+        dialog = LabDialog(self.store, self.site, self.settings.operator or "unknown operator", self.is_busy(), self)
         dialog.setup_changed.connect(self._setup_changed)
         dialog.open()
 
@@ -412,10 +436,15 @@ class MainWindow(QMainWindow):
             self.case = self.store.get_case(self.case.id)
             self.model.refresh()
             self._show_case_state()
-        cleared = (f" Your threshold {override:.3f} from Settings was for the previous rule: new cases use "
-                   f"{setup.rule.threshold:.3f}." if override is not None else "")
+        cleared = (
+            f" Your threshold {override:.3f} from Settings was for the previous rule: new cases use "
+            f"{setup.rule.threshold:.3f}."
+            if override is not None
+            else ""
+        )
         self.statusBar().showMessage(
-            f"Now in use: {setup.describe()}. Re-decided open cases: {', '.join(changed) or 'none'}.{cleared}", 20000)
+            f"Now in use: {setup.describe()}. Re-decided open cases: {', '.join(changed) or 'none'}.{cleared}", 20000
+        )
 
     def _active_setup(self) -> ActiveSetup | None:
         try:
@@ -427,8 +456,7 @@ class MainWindow(QMainWindow):
         self._message(QMessageBox.Icon.Information, "About BlastScan", about_html(self.card))
 
     def show_shortcuts(self) -> None:
-        ShortcutsDialog([action for menu in self.menuBar().actions() for action in menu.menu().actions()],
-                        self).show()
+        ShortcutsDialog([action for menu in self.menuBar().actions() for action in menu.menu().actions()], self).show()
 
     # Window events
 
@@ -483,8 +511,9 @@ class MainWindow(QMainWindow):
         self.filter_actions = self._choice_actions(FILTERS, self._set_filter, "Ctrl+{}")
         self.sort_actions = self._choice_actions(SORTS, self._set_sort)
         self.about_action = action("&About BlastScan", self.show_about)
-        self.shortcuts_action = action("&Keyboard Shortcuts", self.show_shortcuts,
-                                       QKeySequence.StandardKey.HelpContents)
+        self.shortcuts_action = action(
+            "&Keyboard Shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents
+        )
 
     def _choice_actions(self, choices: dict[str, str], slot, shortcut: str | None = None) -> dict[str, QAction]:
         """Checkable actions, one of which is on (the first at start)."""
@@ -553,7 +582,8 @@ class MainWindow(QMainWindow):
         self.familiarity_banner = QLabel()
         self.familiarity_banner.setWordWrap(True)
         self.familiarity_banner.setStyleSheet(
-            "background: #fff3cd; color: #5c3c00; border: 1px solid #e0a800; padding: 6px; font-weight: bold;")
+            "background: #fff3cd; color: #5c3c00; border: 1px solid #e0a800; padding: 6px; font-weight: bold;"
+        )
         self.familiarity_banner.hide()
         middle = _column(self.familiarity_banner, filter_bar, (self.pages, 1))
 
@@ -601,8 +631,11 @@ class MainWindow(QMainWindow):
         for action in self.decision_actions.values():
             action.setEnabled(open_case)
         self.export_action.setEnabled(case is not None)
-        self.review.clear("Signed off: decisions can no longer change." if case and case.signed_off
-                          else "Select a cell in the gallery.")
+        self.review.clear(
+            "Signed off: decisions can no longer change."
+            if case and case.signed_off
+            else "Select a cell in the gallery."
+        )
         self._show_current()
         self._show_summary()
 
@@ -612,10 +645,18 @@ class MainWindow(QMainWindow):
         busy = self.worker is not None and self.case is not None and self.worker.case_id == self.case.id
         self.summary.show_summary(self.case, summary, busy)
         self.sign_off_action.setEnabled(self.summary.sign_off_button.isEnabled())
-        counts = {} if summary is None else {
-            "all": summary.cells, "flagged": summary.flagged, "uncertain": summary.uncertain,
-            "normal": summary.normal, "unreviewed": summary.to_review - summary.reviewed, "errors": summary.errors,
-        }
+        counts = (
+            {}
+            if summary is None
+            else {
+                "all": summary.cells,
+                "flagged": summary.flagged,
+                "uncertain": summary.uncertain,
+                "normal": summary.normal,
+                "unreviewed": summary.to_review - summary.reviewed,
+                "errors": summary.errors,
+            }
+        )
         for key, action in self.filter_actions.items():
             action.setText(f"{FILTERS[key]} ({counts[key]})" if key in counts else FILTERS[key])
 
@@ -627,16 +668,21 @@ class MainWindow(QMainWindow):
             self.familiarity_banner.setText(
                 f"⚠ Unfamiliar images: {familiarity.reason}. The model's recall is not known to hold here, "
                 "so the AI calls no cell normal: every cell is in the review queue and needs a decision "
-                "before sign-off. Lab › Adapt to This Lab fits the model to this lab's reviewed cells.")
+                "before sign-off. Lab › Adapt to This Lab fits the model to this lab's reviewed cells."
+            )
             self.familiarity_banner.setToolTip(familiarity.describe())
 
     def _reload_case_list(self) -> None:
         self.cases.clear()
         for case in self.store.list_cases():
-            item = QListWidgetItem(f"{'✔ ' if case.signed_off else ''}{case.name}\n"
-                                   f"{case.sample_id or '—'} · {local_time(case.created_at)}")
-            item.setToolTip(f"Signed off by {case.signed_off_by}, {local_time(case.signed_off_at)}"
-                            if case.signed_off else "Open: review and sign-off pending")
+            item = QListWidgetItem(
+                f"{'✔ ' if case.signed_off else ''}{case.name}\n{case.sample_id or '—'} · {local_time(case.created_at)}"
+            )
+            item.setToolTip(
+                f"Signed off by {case.signed_off_by}, {local_time(case.signed_off_at)}"
+                if case.signed_off
+                else "Open: review and sign-off pending"
+            )
             item.setData(Qt.ItemDataRole.UserRole, case.id)
             self.cases.addItem(item)
         if self.case is not None:

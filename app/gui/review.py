@@ -13,7 +13,16 @@ import numpy as np
 from PIL import Image
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
-    QAction, QBrush, QColor, QImage, QMouseEvent, QPainter, QPen, QPixmap, QUndoCommand, QWheelEvent,
+    QAction,
+    QBrush,
+    QColor,
+    QImage,
+    QMouseEvent,
+    QPainter,
+    QPen,
+    QPixmap,
+    QUndoCommand,
+    QWheelEvent,
 )
 from PySide6.QtWidgets import (
     QGraphicsRectItem,
@@ -148,8 +157,13 @@ class FieldView(ZoomableView):
             x, y, width, height = cell.box
             chosen = cell.id == selected
             outline = QGraphicsRectItem(x, y, width, height)
-            outline.setPen(_cosmetic_pen(CALL_COLOURS[cell.call], 3 if chosen else 2,
-                                         Qt.PenStyle.SolidLine if chosen else Qt.PenStyle.DashLine))
+            outline.setPen(
+                _cosmetic_pen(
+                    CALL_COLOURS[cell.call],
+                    3 if chosen else 2,
+                    Qt.PenStyle.SolidLine if chosen else Qt.PenStyle.DashLine,
+                )
+            )
             outline.setBrush(QBrush(Qt.GlobalColor.transparent))  # the inside takes clicks too
             outline.setData(CELL_ID, cell.id)
             outline.setToolTip(describe_cell(cell))
@@ -210,8 +224,10 @@ class ReviewPanel(QWidget):
     def show_cell(self, record: CellRecord, crop_png: bytes, field_cells: Sequence[CellRecord]) -> None:
         """Show a cell large and its source image with the cells found in it."""
         square = content_square(Image.open(io.BytesIO(crop_png)))
-        self.cell_view.show_pixmap(QPixmap.fromImage(QImage.fromData(crop_png)),
-                                   QRectF(QPointF(*square[:2]), QPointF(*square[2:])) if square else None)
+        self.cell_view.show_pixmap(
+            QPixmap.fromImage(QImage.fromData(crop_png)),
+            QRectF(QPointF(*square[:2]), QPointF(*square[2:])) if square else None,
+        )
         source = self._source_pixmap(record.image_path)
         name = Path(record.image_path).name
         if isinstance(source, str):

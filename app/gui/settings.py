@@ -93,8 +93,13 @@ class Settings:
 class SettingsDialog(QDialog):
     """Edits operator, threshold, test-time augmentation and theme; `apply()` saves them."""
 
-    def __init__(self, settings: Settings, card: ModelCard | None, parent: QWidget | None = None,
-                 rule: DecisionRule | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        card: ModelCard | None,
+        parent: QWidget | None = None,
+        rule: DecisionRule | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.settings, self.card = settings, card

@@ -22,6 +22,7 @@ from app.core.store import CaseStore, StoreError
 
 log = logging.getLogger(__name__)
 
+
 class WorkerSignals(QObject):
     """What a `ClassifyWorker` reports; `finished` comes last, whatever happened."""
 
@@ -86,7 +87,7 @@ class ClassifyWorker(QRunnable):
             )
         except StoreError as error:
             self.signals.error.emit(f"The case could not be classified: {error}")
-        except Exception as error:  # noqa: BLE001 - any failure must reach the user, not kill the thread
+        except Exception as error:  # any failure must reach the user, not kill the thread
             log.exception("classification of case %s failed", self.case_id)
             self.signals.error.emit(
                 f"Classification stopped unexpectedly: {type(error).__name__}: {error}\n\n"

@@ -23,12 +23,12 @@ SUPERSAMPLE = 4
 
 # (centre x, centre y, radius x, radius y, fill, outline, outline width), in 256 px units.
 SHAPES = (
-    (128, 128, 120, 120, "#4a1f73", None, 0),       # badge: deep purple disc
-    (128, 128, 104, 104, "#f4eefa", None, 0),       # pale field inside the badge
-    (128, 130, 82, 78, "#c7b2e4", "#9c7fc9", 5),    # cytoplasm: thin lilac rim
-    (120, 124, 58, 55, "#5d2a96", None, 0),         # blast nucleus: large, round, dark purple
-    (104, 110, 13, 12, "#9068c9", None, 0),         # nucleolus
-    (140, 140, 9, 8, "#7f55bb", None, 0),           # second nucleolus
+    (128, 128, 120, 120, "#4a1f73", None, 0),  # badge: deep purple disc
+    (128, 128, 104, 104, "#f4eefa", None, 0),  # pale field inside the badge
+    (128, 130, 82, 78, "#c7b2e4", "#9c7fc9", 5),  # cytoplasm: thin lilac rim
+    (120, 124, 58, 55, "#5d2a96", None, 0),  # blast nucleus: large, round, dark purple
+    (104, 110, 13, 12, "#9068c9", None, 0),  # nucleolus
+    (140, 140, 9, 8, "#7f55bb", None, 0),  # second nucleolus
 )
 
 
