@@ -9,11 +9,9 @@ error or when no input could be read.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -22,7 +20,6 @@ from app import __version__
 if TYPE_CHECKING:  # the core is imported only when a command runs: the app must open fast
     from app.core.recalibration import LabelSet
     from app.core.site import SiteLibrary
-    from app.core.store import Case, CaseStore
 
 CSV_HEADER = (
     "image_path",
@@ -36,8 +33,7 @@ CSV_HEADER = (
     "status",
     "message",
 )
-FLAGGED_VALUES = {"flagged": "yes", "uncertain": "uncertain", "normal": "no"}
-"""The CSV's `flagged` column for each call of the model card."""
+"""The columns of `classify --csv` (`app.services.export.csv_rows` fills them in this order)."""
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -46,8 +42,9 @@ The CSV has one row per cell (a single-cell crop is one row, cell_index 0) with 
 in image pixels and its calibrated blast probability; 'flagged' is yes, no or uncertain
 (inside the uncertain band of the model card or site profile in use: review it).  A file
 that cannot be read is one row with status 'error' and the reason in 'message'.  Results
-are kept in the case; running the same --case again classifies only what is new (and
-retries files that failed).  The model and rule come from `blastscan lab`.
+are kept in the case; running the same paths (or --case) again classifies only what is
+new (and retries files that failed); the desktop app opens the same case for the same
+folder.  The model and rule come from `blastscan lab`.
 """
 
 
@@ -95,7 +92,12 @@ def _add_classify(commands: argparse._SubParsersAction) -> None:
     add = classify.add_argument
     add("paths", nargs="+", metavar="PATH", help="image files or folders")
     add("--csv", required=True, type=Path, metavar="OUT.csv", help="where to write the results")
-    add("--case", metavar="NAME", help="case to add to (created if new; default: a new dated case)")
+    add(
+        "--case",
+        metavar="NAME",
+        help="case to add to (created if new; default: the case of these files and folders, as the desktop "
+        "app opens it, named after the first folder)",
+    )
     add("--threshold", type=_probability, metavar="T", help="decision threshold (default: the model card's)")
     add(
         "--tta",
@@ -169,51 +171,50 @@ COMMANDS = {"classify": _add_classify, "report": _add_report, "lab": _add_lab}
 
 
 def _run_classify(args: argparse.Namespace) -> int:
-    from app.core.classifier import Classifier, ClassifierError
+    from app.core.classifier import ClassifierError
     from app.core.discovery import discover_images
-    from app.core.pipeline import classify_case
-    from app.core.segmentation import cell_finder
-    from app.core.site import SiteError, SiteLibrary
+    from app.core.report import ReportError
+    from app.core.site import SiteError
     from app.core.store import CaseStore, StoreError
+    from app.services import export
+    from app.services.cases import case_for_sources, resolved_sources
+    from app.services.classification import ClassificationJob
 
     out = args.csv.expanduser()
     report = args.xlsx.expanduser() if args.xlsx else None
     for target, what in ((out, "CSV"), (report, "report")):
         if target is not None and not target.parent.is_dir():
             return _fail(f"the folder for the {what} does not exist: {target.parent}", EXIT_USAGE)
-    images = discover_images(args.paths)
+    sources = resolved_sources(args.paths)
+    images = discover_images(sources)
     if not images:
         return _fail("no images found in " + ", ".join(args.paths), EXIT_USAGE)
-    name = args.case or f"Batch {datetime.now():%Y-%m-%d %H:%M:%S}"
     try:
         store = CaseStore.open(args.data_dir)
-        existing = store.find_case(name)
-        setup = SiteLibrary(store.path.parent).setup_for(existing)
-        classifier = Classifier(setup.model.folder, tta=args.tta, num_threads=args.threads, rule=setup.rule)
-    except (ClassifierError, StoreError, SiteError) as error:
+    except StoreError as error:
         return _fail(str(error), EXIT_FAILED)
-    print(setup.describe() + (f" ({setup.note})" if setup.note else ""), file=sys.stderr)
     with store:
         try:
             input_kind = None if args.input_kind == "auto" else args.input_kind
-            case = existing or store.create_case(name, input_kind=input_kind)
-            summary = classify_case(
-                store,
-                case.id,
-                images,
-                classifier,
-                cell_finder(case.input_kind),
-                progress=_ProgressBar(sys.stderr),
-                threshold=args.threshold,
+            case = case_for_sources(store, sources, name=args.case, input_kind=input_kind)
+            job = ClassificationJob.for_case(
+                store, case.id, tuple(images), tta=args.tta, threshold=args.threshold, threads=args.threads
             )
-        except StoreError as error:
+            print(job.setup.describe() + (f" ({job.setup.note})" if job.setup.note else ""), file=sys.stderr)
+            summary = job.run(progress=_ProgressBar(sys.stderr))
+        except (ClassifierError, StoreError, SiteError) as error:
             return _fail(str(error), EXIT_FAILED)
         except KeyboardInterrupt:
-            return _fail(f"interrupted; finished images are kept in case {name!r}: run it again to go on", 130)
-        rows = _csv_rows(store, case.id, images)
+            return _fail(f"interrupted; finished images are kept in case {case.name!r}: run it again to go on", 130)
+        rows = export.csv_rows(store, case.id, images)
         totals = store.summary(case.id)
-        report_problem = _write_report(store, case.id, report) if report else None
-    _write_csv_atomically(out, rows)
+        report_problem = None
+        if report:
+            try:
+                export.write_report(store, case.id, report)
+            except ReportError as error:
+                report_problem = str(error)
+    export.write_csv(out, rows)
     if summary.familiarity.familiar is False:
         print(
             f"warning: unfamiliar images: {summary.familiarity.describe().removeprefix('unfamiliar: ')}; "
@@ -223,7 +224,7 @@ def _run_classify(args: argparse.Namespace) -> int:
         )
     print(
         f"{summary.total} image(s), {summary.skipped} done before, {summary.errors} unreadable. "
-        f"Case {name!r}: {totals.cells} cell(s), {totals.flagged} flagged, {totals.uncertain} uncertain. "
+        f"Case {case.name!r}: {totals.cells} cell(s), {totals.flagged} flagged, {totals.uncertain} uncertain. "
         f"CSV: {out}" + (f" Report: {report}" if report and not report_problem else ""),
         file=sys.stderr,
     )
@@ -235,7 +236,10 @@ def _run_classify(args: argparse.Namespace) -> int:
 
 
 def _run_report(args: argparse.Namespace) -> int:
+    from app.core.report import ReportError
     from app.core.store import DB_FILE, CaseStore, StoreError, data_dir
+    from app.services import export
+    from app.services.cases import find_case
 
     database = data_dir(args.data_dir) / DB_FILE
     if not database.is_file():
@@ -245,21 +249,23 @@ def _run_report(args: argparse.Namespace) -> int:
     except StoreError as error:
         return _fail(str(error), EXIT_FAILED)
     with store:
-        case = _find_case(store, args.case)
+        case = find_case(store, args.case)
         if case is None:
             return _fail(f"no case with the name or id {args.case!r} in {database}", EXIT_USAGE)
         out = args.xlsx.expanduser()
-        problem = _write_report(store, case.id, out)
-    if problem:
-        return _fail(problem, EXIT_FAILED)
+        try:
+            export.write_report(store, case.id, out)
+        except ReportError as error:
+            return _fail(str(error), EXIT_FAILED)
     print(f"Report of case {case.name!r}: {out}", file=sys.stderr)
     return EXIT_OK
 
 
 def _run_lab(args: argparse.Namespace) -> int:
-    from app.core.recalibration import LabelSet, RecalibrationRefused, recalibrate
-    from app.core.site import SiteError, SiteLibrary, apply_to_open_cases
+    from app.core.recalibration import RecalibrationRefused
+    from app.core.site import SiteError, SiteLibrary
     from app.core.store import CaseStore, StoreError
+    from app.services import lab
 
     changing = args.recalibrate or args.use_model or args.use_profile
     if changing and not (args.by or "").strip():
@@ -273,10 +279,9 @@ def _run_lab(args: argparse.Namespace) -> int:
         setup = library.active()
         try:
             if args.recalibrate:
-                labels = LabelSet.of_model(store.lab_labels(), setup.model.card.version)
-                target = args.target_recall or setup.model.card.raw["decision"].get("target_recall", 0.95)
-                result = recalibrate(labels, setup.rule, target)
-                profile = library.save_profile(result, setup.model.card.version, args.by, setup.rule.name)
+                target = args.target_recall or setup.model.card.decision.target_recall
+                result = lab.fit_profile(lab.lab_labels(store, setup), setup, target)
+                profile = lab.save_profile(library, setup, result, args.by)
                 print(f"Saved {profile.name} (not in use; choose it with --use-profile {profile.number}).")
                 for warning in result.warnings:
                     print(f"Warning: {warning}")
@@ -289,12 +294,11 @@ def _run_lab(args: argparse.Namespace) -> int:
                             f"--use-profile takes a profile number or 'none', not {args.use_profile!r}", EXIT_USAGE
                         )
                     number = int(args.use_profile)
-                setup = library.use(args.use_model or setup.model.key, number, args.by)
-                changed = apply_to_open_cases(store, setup)
+                setup, changed = lab.switch_setup(store, library, args.use_model or setup.model.key, number, args.by)
                 print(f"Open cases re-decided: {', '.join(changed) if changed else 'none'}.")
         except (RecalibrationRefused, SiteError, StoreError) as error:
             return _fail(str(error), EXIT_FAILED)
-        _print_lab(library, LabelSet.of_model(store.lab_labels(), library.active().model.card.version))
+        _print_lab(library, lab.lab_labels(store, library.active()))
     return EXIT_OK
 
 
@@ -313,70 +317,6 @@ def _print_lab(library: SiteLibrary, labels: LabelSet) -> None:
         )
     for model in library.models():
         print(f"  model {model.key}: {model.label}, threshold {model.card.threshold:.3f}")
-
-
-def _find_case(store: CaseStore, name_or_id: str) -> Case | None:
-    """The case of that name, else of that id (a name wins: a case may be named '12')."""
-    from app.core.store import StoreError
-
-    case = store.find_case(name_or_id)
-    if case is None and name_or_id.strip().isdigit():
-        try:
-            case = store.get_case(int(name_or_id))
-        except StoreError:
-            return None
-    return case
-
-
-def _write_report(store: CaseStore, case_id: int, out: Path) -> str | None:
-    """Write the case report; the reason it could not be written, or None."""
-    from app.core.report import ReportError, write_report
-
-    try:
-        write_report(store, case_id, out)
-    except ReportError as error:
-        return str(error)
-    return None
-
-
-def _csv_rows(store: CaseStore, case_id: int, images: Sequence[Path]) -> list[tuple]:
-    """CSV rows for `images` in their order, read back from the case (old results too)."""
-    records = {record.path: record for record in store.list_images(case_id)}
-    cells_by_image: dict[int, list] = {}
-    for cell in store.list_cells(case_id, sort="position"):
-        cells_by_image.setdefault(cell.image_id, []).append(cell)
-    rows = []
-    for path in images:
-        record = records.get(os.fspath(path))
-        if record is None:
-            continue
-        cells = cells_by_image.get(record.id, [])
-        if record.status == "error" or not cells:
-            message = record.message if record.status == "error" else record.message or "no cell found"
-            rows.append((record.path, "", "", "", "", "", "", "", record.status, message))
-        rows.extend(
-            (
-                record.path,
-                cell.index,
-                *cell.box,
-                f"{cell.probability:.4f}",
-                FLAGGED_VALUES[cell.call],
-                "ok",
-                record.message,
-            )
-            for cell in cells
-        )
-    return rows
-
-
-def _write_csv_atomically(out: Path, rows: Sequence[tuple]) -> None:
-    """Write the CSV beside `out`, then move it into place (`replaced_atomically`)."""
-    from app.core.files import replaced_atomically
-
-    with replaced_atomically(out, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(CSV_HEADER)
-        writer.writerows(rows)
 
 
 class _ProgressBar:

@@ -26,14 +26,15 @@ from _common import DATA, REPO, CaseStore, Classifier, classify_case, find_cells
 
 from app.core.decision import auroc
 from app.core.discovery import discover_images
+from app.core.model_card import ModelCard
 from training.labs import LABS, lab_by_name, label_and_group
 
 DEMO = REPO / "resources" / "samples" / "demo_case"
 
 
-def cases_of_held_out_groups(card: dict) -> dict[str, list[tuple[str, list[Path], list[bool]]]]:
+def cases_of_held_out_groups(card: ModelCard) -> dict[str, list[tuple[str, list[Path], list[bool]]]]:
     """Held-out patients and field blocks of the labs with blasts, one case each."""
-    held = card["training_data"]["held_out_groups"]
+    held = card.training_data.held_out_groups
     sets: dict[str, list] = defaultdict(list)
     for lab in LABS:
         if lab.normal_only or lab.name not in held:
@@ -49,12 +50,11 @@ def cases_of_held_out_groups(card: dict) -> dict[str, list[tuple[str, list[Path]
     return sets
 
 
-def cases_of_normal_labs(card: dict, per_case: int) -> dict[str, list]:
+def cases_of_normal_labs(card: ModelCard, per_case: int) -> dict[str, list]:
     """The normal-cell labs never trained on, dealt into cases of `per_case` images."""
     sets = {}
     for lab in LABS:
-        trained = lab.role == "train" and lab.name not in card["training"]["leave_out"]
-        if not lab.normal_only or trained:
+        if not lab.normal_only or lab.trained_on(card.training.leave_out):
             continue
         paths = [p for folder in lab.folders for p in discover_images([DATA / folder])]
         sets[lab.name] = [
@@ -103,10 +103,10 @@ def shifted_demo(folder: Path) -> Path:
     return shifted_copy(DEMO, folder / "demo_shifted")
 
 
-def _kind(name: str, card: dict) -> str:
+def _kind(name: str, card: ModelCard) -> str:
     if name not in {lab.name for lab in LABS}:
         return "demo (trained on) / shifted"
-    trained = lab_by_name(name).role == "train" and name not in card["training"]["leave_out"]
+    trained = lab_by_name(name).trained_on(card.training.leave_out)
     return "held-out groups of a trained lab" if trained else "lab never trained on"
 
 
@@ -117,7 +117,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the table as JSON")
     args = parser.parse_args()
     classifier = Classifier(args.model)
-    card = classifier.card.raw
+    card = classifier.card
     print(
         f"model {classifier.version}, threshold {classifier.rule.threshold:.3f}, "
         f"band from {classifier.rule.uncertain_low:.3f}, TTA {classifier.tta}"

@@ -27,6 +27,8 @@ from pathlib import Path
 
 from _common import REPO
 
+from app.core.model_card import CARD_FILE, MODEL_FILE
+
 APP_MODULES = "app.cli, app.core.pipeline, app.gui.main"
 FORBIDDEN = ("tensorflow", "keras", "torch")
 
@@ -73,7 +75,7 @@ def bundle() -> None:
 
 def model() -> None:
     models = REPO / "models"
-    loaded = [models / "blast_classifier.tflite", models / "model_card.json"]
+    loaded = [models / MODEL_FILE, models / CARD_FILE]
     print(
         "model: "
         + ", ".join(f"{path.name} {path.stat().st_size / 2**20:.1f} MiB" for path in loaded)

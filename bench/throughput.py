@@ -69,7 +69,7 @@ def main() -> None:
         "--record-card",
         action="store_true",
         help="write the figures at the card's default TTA into the bundled model card "
-        "(model_card.json 'speed', and MODEL_CARD.md)",
+        "(its 'speed' section, and a line of its markdown)",
     )
     args = parser.parse_args()
     scratch = tempfile.TemporaryDirectory(prefix="blastscan-bench-bmp-")
@@ -114,27 +114,28 @@ def main() -> None:
 
 
 def record_in_card(args, tta: bool, limit: float, pipeline: float) -> None:
-    """The default-settings throughput as the card's 'speed' section and a line of MODEL_CARD.md."""
+    """The default-settings throughput as the card's 'speed' section and a line of its markdown."""
+    import dataclasses
     import datetime as dt
-    import json
 
+    from app.core.files import replaced_atomically
+    from app.core.model_card import CARD_FILE, CARD_MARKDOWN_FILE, ModelCard, Speed
     from app.core.resources import models_dir
 
-    card_path, markdown_path = models_dir() / "model_card.json", models_dir() / "MODEL_CARD.md"
-    card = json.loads(card_path.read_text(encoding="utf-8"))
-    card["speed"] = {
-        "command": f"bench/throughput.py --cells {args.cells} --repeats {args.repeats} --tta {'on' if tta else 'off'}",
-        "measured": dt.datetime.now(dt.timezone.utc).isoformat(timespec="minutes"),
-        "cpus": os.cpu_count(),
-        "tta": tta,
-        "model_only_limit_cells_per_s": round(limit, 1),
-        "pipeline_cells_per_s": round(pipeline, 1),
-        "ratio": round(pipeline / limit, 3),
-    }
-    card_path.write_text(json.dumps(card, indent=2), encoding="utf-8")
+    card_path, markdown_path = models_dir() / CARD_FILE, models_dir() / CARD_MARKDOWN_FILE
+    speed = Speed(
+        command=f"bench/throughput.py --cells {args.cells} --repeats {args.repeats} --tta {'on' if tta else 'off'}",
+        measured=dt.datetime.now(dt.timezone.utc).isoformat(timespec="minutes"),
+        cpus=os.cpu_count(),
+        tta=tta,
+        model_only_limit_cells_per_s=round(limit, 1),
+        pipeline_cells_per_s=round(pipeline, 1),
+        ratio=round(pipeline / limit, 3),
+    )
+    dataclasses.replace(ModelCard.load(card_path), speed=speed).write(card_path)
     line = (
-        f"Speed at the default settings (TTA {'on' if tta else 'off'}), `{card['speed']['command']}`, "
-        f"{card['speed']['measured']}, {os.cpu_count()} CPUs: {pipeline:.1f} cells/s end to end, "
+        f"Speed at the default settings (TTA {'on' if tta else 'off'}), `{speed.command}`, "
+        f"{speed.measured}, {speed.cpus} CPUs: {pipeline:.1f} cells/s end to end, "
         f"{pipeline / limit:.2f} of the model-only limit ({limit:.1f} cells/s)."
     )
     lines = [
@@ -143,7 +144,8 @@ def record_in_card(args, tta: bool, limit: float, pipeline: float) -> None:
         if not row.startswith("Speed at the default")
     ]
     at = lines.index("## Held-out results (cells never trained on, at the threshold above)")
-    markdown_path.write_text("\n".join([*lines[:at], line, "", *lines[at:]]) + "\n", encoding="utf-8")
+    with replaced_atomically(markdown_path, "w", encoding="utf-8") as handle:
+        handle.write("\n".join([*lines[:at], line, "", *lines[at:]]) + "\n")
     print(f"  recorded in {card_path}")
 
 

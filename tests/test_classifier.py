@@ -9,10 +9,9 @@ import pytest
 from conftest import DEMO_CASE, MODELS, REPO
 from PIL import Image
 
-from app.core.classifier import CARD_FILE, MODEL_FILE, Classifier, ClassifierError
+from app.core.classifier import Classifier, ClassifierError
+from app.core.model_card import CARD_FILE, FAMILIARITY_FILE, MODEL_FILE
 from app.core.preprocess import tta_views
-
-REFERENCE_FILE = "familiarity.npz"
 
 
 def _demo_inputs(classifier: Classifier, suffix: str, count: int) -> np.ndarray:
@@ -24,7 +23,8 @@ def test_model_matches_its_card(classifier):
     card = classifier.card
     assert classifier.version == card.version
     assert 0.0 < card.threshold < 1.0 and card.temperature > 0
-    assert card.uncertain_low <= card.threshold == card.raw["decision"]["uncertain_band"][1]
+    written = json.loads((MODELS / CARD_FILE).read_text(encoding="utf-8"))["decision"]
+    assert card.uncertain_low <= card.threshold == written["uncertain_band"][1]
     size = card.preprocessing.input_size
     assert classifier.prepare(np.zeros((450, 450, 3), np.uint8)).shape == (size, size, 3)
 
@@ -68,7 +68,7 @@ def test_wrong_input_shape_is_refused(classifier):
 
 @pytest.fixture
 def model_copy(tmp_path):
-    for name in (MODEL_FILE, CARD_FILE, REFERENCE_FILE):
+    for name in (MODEL_FILE, CARD_FILE, FAMILIARITY_FILE):
         shutil.copy(MODELS / name, tmp_path / name)
     return tmp_path
 
@@ -83,10 +83,10 @@ def test_missing_model_or_card(model_copy):
 
 
 def test_missing_or_damaged_familiarity_reference(model_copy):
-    (model_copy / REFERENCE_FILE).write_bytes(b"PK not really an npz")
+    (model_copy / FAMILIARITY_FILE).write_bytes(b"PK not really an npz")
     with pytest.raises(ClassifierError, match="familiarity reference"):
         Classifier(model_copy)
-    (model_copy / REFERENCE_FILE).unlink()
+    (model_copy / FAMILIARITY_FILE).unlink()
     with pytest.raises(ClassifierError, match=r"familiarity reference .* not found"):
         Classifier(model_copy)
 

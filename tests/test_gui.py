@@ -3,7 +3,6 @@
 import io
 import shutil
 import sys
-import types
 import zipfile
 
 import pytest
@@ -152,7 +151,7 @@ def test_sign_off_is_refused_until_every_flagged_and_uncertain_cell_is_reviewed(
     assert any("still need a review decision" in text for text in messages(window))
     close_messages(window)
 
-    window.filter_actions["unreviewed"].trigger()
+    window.actions.filters["unreviewed"].trigger()
     assert window.model.rowCount() == to_review
     window.gallery.setFocus()
     for _ in range(to_review):
@@ -163,9 +162,22 @@ def test_sign_off_is_refused_until_every_flagged_and_uncertain_cell_is_reviewed(
     case = store.get_case(case_id)
     assert case.signed_off and case.signed_off_by == "Ana"
     assert "Signed off by" in window.summary.status.text()
-    assert not window.decision_actions["blast"].isEnabled() and not window.header.name.isEnabled()
+    assert not window.actions.decisions["blast"].isEnabled() and not window.header.name.isEnabled()
     qtbot.keyClick(window.gallery, Qt.Key.Key_B)
     assert store.summary(case_id).confirmed_blasts == 0  # a signed-off case no longer changes
+
+
+def test_the_command_line_and_the_app_open_the_same_case_for_the_same_folder(
+    qtbot, make_window, store, smear, tmp_path
+):
+    from app.cli import main as cli_main
+
+    assert cli_main(["classify", str(smear), "--csv", str(tmp_path / "cells.csv"), "--no-tta"]) == 0
+    (case,) = store.list_cases()
+    window = make_window()
+    summary = classify(qtbot, window, lambda: window.open_paths([smear]))
+    assert window.case.id == case.id and len(store.list_cases()) == 1
+    assert (summary.skipped, summary.classified) == (6, 0)  # the 6 cells read by the CLI are not read again
 
 
 def test_cancel_then_resume_after_restart_does_no_work_twice(qtbot, make_window, store):
@@ -173,10 +185,8 @@ def test_cancel_then_resume_after_restart_does_no_work_twice(qtbot, make_window,
 
     def start_and_cancel_after_first_results() -> None:
         window.open_paths([DEMO_CASE])
-        worker = window.worker  # cancel from the worker's own thread: exactly after its first stored group
-        worker.signals.progress.connect(
-            lambda done, total, path: path and worker.cancel(), Qt.ConnectionType.DirectConnection
-        )
+        task = window.batch.task  # cancel from the task's own thread: exactly after its first stored group
+        task.progressed.connect(lambda progress: progress[2] and task.cancel(), Qt.ConnectionType.DirectConnection)
 
     first = classify(qtbot, window, start_and_cancel_after_first_results)
     total = len(list(DEMO_CASE.glob("*.bmp")))
@@ -184,7 +194,7 @@ def test_cancel_then_resume_after_restart_does_no_work_twice(qtbot, make_window,
     case_id = window.case.id
     kept = {image.path: image.id for image in store.list_images(case_id)}
     kept_cells = {cell.id for cell in store.list_cells(case_id)}
-    assert len(kept) == first.classified and not window.progress_bar.isVisible()
+    assert len(kept) == first.classified and not window.batch_status.progress_bar.isVisible()
     window.close()
 
     with CaseStore.open() as restarted:
@@ -206,9 +216,13 @@ def test_cancel_then_resume_after_restart_does_no_work_twice(qtbot, make_window,
 def test_closing_mid_batch_waits_for_the_worker_and_keeps_what_was_stored(qtbot, make_window, store):
     window = make_window()
     window.open_paths([DEMO_CASE])
-    assert window.is_busy() and window.progress_bar.isVisible() and window.cancel_button.isVisible()
+    assert (
+        window.is_busy()
+        and window.batch_status.progress_bar.isVisible()
+        and window.batch_status.cancel_button.isVisible()
+    )
     window.close()
-    assert window.pool.activeThreadCount() == 0
+    assert window.batch.pool.activeThreadCount() == 0
     for image in store.list_images(window.case.id):  # every stored image is whole
         assert len(store.list_cells(window.case.id, image_id=image.id)) == 1
 
@@ -217,11 +231,11 @@ def test_a_failing_worker_shows_a_message_and_the_app_stays_usable(qtbot, make_w
     def boom(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("app.gui.worker.classify_case", boom)
+    monkeypatch.setattr("app.services.classification.classify_case", boom)
     window = make_window()
     assert classify(qtbot, window, lambda: window.open_paths([smear])) is None
     assert any("disk on fire" in text for text in messages(window))
-    assert not window.is_busy() and not window.progress_bar.isVisible()
+    assert not window.is_busy() and not window.batch_status.progress_bar.isVisible()
     close_messages(window)
     monkeypatch.undo()
     summary = classify(qtbot, window, lambda: window.open_paths([smear]))  # the same case, now it works
@@ -243,8 +257,8 @@ def test_field_image_cells_are_outlined_and_a_click_selects_one(qtbot, make_wind
     window = make_window()
     summary = classify(qtbot, window, lambda: window.open_paths([folder]))
     assert summary.cells > 5 and window.model.rowCount() == summary.cells
+    qtbot.waitUntil(lambda: len(window.review.field_view.outlines()) == summary.cells)  # decoded off the GUI thread
     outlines = window.review.field_view.outlines()
-    assert len(outlines) == summary.cells
     selected = window.model.record(window.gallery.currentIndex().row()).id
     other = min(
         (item for item in outlines if item.data(0) != selected),
@@ -294,7 +308,7 @@ def test_a_case_of_10000_cells_opens_and_decodes_only_visible_thumbnails_off_the
     assert thumbnails.pending == 1
     window.model.load(None)  # another case: decoding not started is dropped, none is left waiting
     qtbot.waitUntil(lambda: thumbnails.pending == 0)
-    assert "not available" in window.review.field_title.text()  # a missing source image is said, not fatal
+    qtbot.waitUntil(lambda: "not available" in window.review.field_title.text())  # a missing source: said, not fatal
 
 
 def test_settings_dialog_defaults_to_the_model_card_and_saves(qtbot, make_window, settings):
@@ -326,29 +340,23 @@ def test_the_operator_is_asked_for_on_the_first_decision(qtbot, make_window, sto
     assert store.get_cell(window.model.record(0).id).reviewer == "Bo"
 
 
-def test_export_report_calls_the_report_writer_or_says_it_is_missing(
+def test_export_report_is_written_off_the_gui_thread_and_a_failure_is_shown(
     qtbot, make_window, store, smear, tmp_path, monkeypatch
 ):
     window = make_window()
     classify(qtbot, window, lambda: window.open_paths([smear]))
-    monkeypatch.setitem(sys.modules, "app.core.report", None)  # as in a build without it
-    window.export_action.trigger()
-    assert any("report writer is not part of this build" in text for text in messages(window))
-    close_messages(window)
-
-    calls = []
-    monkeypatch.setitem(
-        sys.modules, "app.core.report", types.SimpleNamespace(write_report=lambda *args: calls.append(args))
-    )
-    monkeypatch.setattr(
-        "app.gui.main_window.QFileDialog.getSaveFileName", lambda *args, **kwargs: (str(tmp_path / "out.xlsx"), "")
-    )
+    target = tmp_path / "out.xlsx"
+    monkeypatch.setattr("app.gui.main_window.QFileDialog.getSaveFileName", lambda *args, **kwargs: (str(target), ""))
     qtbot.keyClick(window.gallery, Qt.Key.Key_E, CTRL)
-    assert calls == [(store, window.case.id, tmp_path / "out.xlsx")]
+    qtbot.waitUntil(lambda: "Report saved" in window.statusBar().currentMessage())
+    assert zipfile.is_zipfile(target) and not messages(window)
 
-    monkeypatch.delitem(sys.modules, "app.core.report")  # the real writer, end to end
-    window.export_action.trigger()
-    assert zipfile.is_zipfile(tmp_path / "out.xlsx") and not messages(window)
+    missing = tmp_path / "no such folder" / "out.xlsx"
+    monkeypatch.setattr("app.gui.main_window.QFileDialog.getSaveFileName", lambda *args, **kwargs: (str(missing), ""))
+    window.actions.export.trigger()
+    qtbot.waitUntil(lambda: bool(messages(window)))
+    assert any("failed" in text and "no such folder" in text for text in messages(window))
+    assert not missing.exists()
 
 
 def test_help_names_versions_training_data_and_every_shortcut(make_window):
@@ -356,7 +364,7 @@ def test_help_names_versions_training_data_and_every_shortcut(make_window):
     text = about_html(window.card)
     assert "BlastScan" in text and "PySide6" in text and "C-NMC 2019" in text and "CC BY 3.0" in text
     table = ShortcutsDialog(
-        window.menuBar().actions()[0].menu().actions() + list(window.decision_actions.values()), window
+        window.menuBar().actions()[0].menu().actions() + list(window.actions.decisions.values()), window
     ).findChild(QTableWidget)
     rows = {table.item(row, 0).text(): table.item(row, 1).text() for row in range(table.rowCount())}
     assert rows["Blast (B)"] == "B" and rows["Open Folder…"] == "Ctrl+O" and rows["Export Report…"] == "Ctrl+E"
@@ -395,7 +403,8 @@ def test_lab_dialog_fits_a_profile_then_switches_to_it_and_back(qtbot, make_wind
         qtbot.mouseClick(dialog.use_profile_button, Qt.MouseButton.LeftButton)
     assert "rule: model card" in window.setup_button.text() and not dialog.back_button.isEnabled()
     dialog.profiles.selectRow(1)
-    qtbot.mouseClick(dialog.use_profile_button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(dialog.setup_changed):  # switching (re-deciding open cases) runs off the GUI thread
+        qtbot.mouseClick(dialog.use_profile_button, Qt.MouseButton.LeftButton)
     assert dialog.back_button.isEnabled()
     with qtbot.waitSignal(dialog.setup_changed):  # back to the shipped setup: one click (and a yes)
         qtbot.mouseClick(dialog.back_button, Qt.MouseButton.LeftButton)
@@ -470,4 +479,4 @@ def test_an_unfamiliar_case_shows_a_banner_and_queues_every_cell(qtbot, make_win
     assert "Unfamiliar images" in familiar.familiarity_banner.text()
     summary = store.summary(familiar.case.id)
     assert summary.to_review == summary.cells == 24 and summary.normal == 0
-    assert familiar.filter_actions["unreviewed"].text().endswith("(24)")
+    assert familiar.actions.filters["unreviewed"].text().endswith("(24)")

@@ -11,7 +11,8 @@ from openpyxl import load_workbook
 from simulated_lab import is_blast_patient
 
 from app.cli import EXIT_OK, EXIT_USAGE, main
-from app.core.classifier import CARD_FILE, MODEL_FILE, Classifier
+from app.core.classifier import Classifier
+from app.core.model_card import CARD_FILE, FAMILIARITY_FILE, MODEL_FILE
 from app.core.pipeline import classify_case
 from app.core.recalibration import LabelSet, RecalibrationRefused, clustered_proportion, estimate, recalibrate
 from app.core.report import write_report
@@ -120,7 +121,7 @@ def test_a_lab_model_is_offered_beside_the_bundled_one_and_profiles_stay_with_th
     library.use(BUNDLED, profile.number, "ana")
     lab_model = store.path.parent / MODELS_FOLDER / "retrained-1"
     lab_model.mkdir(parents=True)
-    for name in (MODEL_FILE, "familiarity.npz"):
+    for name in (MODEL_FILE, FAMILIARITY_FILE):
         shutil.copy(MODELS / name, lab_model / name)
     card = json.loads((MODELS / CARD_FILE).read_text())
     (lab_model / CARD_FILE).write_text(json.dumps({**card, "version": "lab-retrained-1"}))

@@ -3,12 +3,14 @@
 import math
 import os
 import shutil
+import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import DEMO_CASE
+from conftest import DEMO_CASE, REPO
 from openpyxl.workbook.workbook import Workbook
 from PIL import Image
 
@@ -254,3 +256,14 @@ def test_cli_report_by_name_or_id_and_classify_with_xlsx(store, reviewed, images
     assert book["Cells"].max_row == 3 and book["Errors"]["A2"].value == "broken.png"
     assert len(csv_out.read_text(encoding="utf-8").splitlines()) == 4
     assert main(["classify", *few, "--csv", str(csv_out), "--xlsx", str(tmp_path / "no" / "x.xlsx")]) == 2
+
+
+def test_importing_the_report_does_not_load_litert():
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, app.core.report; print('ai_edge_litert' in sys.modules)"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.strip() == "False"

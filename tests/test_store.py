@@ -52,7 +52,9 @@ def test_database_is_created_wal_with_foreign_keys_and_current_schema(store, dat
     raw = sqlite3.connect(store.path)
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     with pytest.raises(sqlite3.IntegrityError):  # our connection enforces foreign keys
-        store._db.execute("INSERT INTO images (case_id, path, status, created_at) VALUES (999, 'x', 'ok', 'now')")
+        store._database.connection.execute(
+            "INSERT INTO images (case_id, path, status, created_at) VALUES (999, 'x', 'ok', 'now')"
+        )
 
 
 def test_reopening_keeps_data_and_a_newer_schema_is_refused(data_dir):
@@ -178,13 +180,13 @@ def test_sign_off_needs_every_flagged_and_uncertain_cell_reviewed_then_freezes(s
 
 def _commit_sync_levels(store: CaseStore, write) -> list[str]:
     """The `PRAGMA synchronous` level in force at each COMMIT that `write()` makes."""
-    level = {1: "NORMAL", 2: "FULL"}[store._db.execute("PRAGMA synchronous").fetchone()[0]]
+    level = {1: "NORMAL", 2: "FULL"}[store._database.connection.execute("PRAGMA synchronous").fetchone()[0]]
     statements: list[str] = []
-    store._db.set_trace_callback(statements.append)
+    store._database.connection.set_trace_callback(statements.append)
     try:
         write()
     finally:
-        store._db.set_trace_callback(None)
+        store._database.connection.set_trace_callback(None)
     levels = []
     for statement in statements:
         if statement.startswith("PRAGMA synchronous = "):

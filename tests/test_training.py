@@ -12,6 +12,14 @@ tf = pytest.importorskip("tensorflow")
 
 from app.core.classifier import Classifier  # noqa: E402
 from app.core.loading import load_image  # noqa: E402
+from app.core.model_card import (  # noqa: E402
+    CARD_FILE,
+    CARD_MARKDOWN_FILE,
+    FAMILIARITY_FILE,
+    KERAS_FILE,
+    MODEL_FILE,
+    SCHEMA_VERSION,
+)
 from app.core.segmentation import find_cells  # noqa: E402
 from training import metrics  # noqa: E402
 from training.__main__ import main as train_main  # noqa: E402
@@ -115,24 +123,18 @@ def test_one_epoch_on_real_images_exports_a_model_the_app_runs(tiny_dataset, tmp
     )
     printed = capsys.readouterr().out
     assert "skipped" in printed and "UID_H6_99_9_hem.bmp" in printed
-    for name in (
-        "blast_classifier.tflite",
-        "blast_classifier.keras",
-        "model_card.json",
-        "MODEL_CARD.md",
-        "roc_curve.png",
-        "reliability.png",
-    ):
+    for name in (MODEL_FILE, KERAS_FILE, CARD_FILE, CARD_MARKDOWN_FILE, "roc_curve.png", "reliability.png"):
         assert (out / name).stat().st_size > 0, name
 
     classifier = Classifier(out, tta=False, batch_size=4)
     assert classifier.card.preprocessing.input_size == 64
-    assert classifier.card.raw["training_data"]["images_per_class"] == {"all": 12, "hem": 12}
-    assert classifier.card.raw["training_data"]["extra_negatives"]["cells"] == 2
-    assert classifier.card.raw["metrics"]["extra_negatives_flagged"]["neutrophil"]["cells"] == 2
+    assert classifier.card.schema_version == SCHEMA_VERSION
+    assert classifier.card.training_data.details["images_per_class"] == {"all": 12, "hem": 12}
+    assert classifier.card.training_data.details["extra_negatives"]["cells"] == 2
+    assert classifier.card.metrics.details["extra_negatives_flagged"]["neutrophil"]["cells"] == 2
     paths = sorted(tiny_dataset.glob("*/*.webp"))
     inputs = np.stack([classifier.prepare(load_image(p).rgb) for p in paths])
-    keras_logits = tf.keras.models.load_model(out / "blast_classifier.keras")(inputs, training=False)
+    keras_logits = tf.keras.models.load_model(out / KERAS_FILE)(inputs, training=False)
     keras_probabilities = metrics.sigmoid(keras_logits.numpy()[:, 0] / classifier.card.temperature)
     app_probabilities = [prediction.probability for prediction in classifier.predict(inputs)]
     np.testing.assert_allclose(app_probabilities, keras_probabilities, atol=1e-4)
@@ -197,14 +199,15 @@ def test_multilab_run_resumes_and_exports_a_model_with_its_familiarity_reference
     assert len((run / "history.jsonl").read_text().splitlines()) == 2
 
     classifier = Classifier(out, tta=False, batch_size=4)
-    card = classifier.card.raw
-    assert classifier.guard is not None and card["preprocessing"]["input_size"] == 64
-    assert {lab["lab"] for lab in card["training_data"]["labs"] if not lab["trained_on"]} == {"jiangxi", "cellavision"}
-    assert len(card["training_data"]["held_out_groups"]["cnmc"]) == 9
-    assert set(card["validation"]) >= {"held_out", "confound_baseline", "counterfactual_colour_swap"}
+    card = classifier.card
+    assert classifier.guard is not None and card.preprocessing.input_size == 64
+    assert {lab.lab for lab in card.training_data.labs if not lab.trained_on} == {"jiangxi", "cellavision"}
+    assert len(card.training_data.held_out_groups["cnmc"]) == 9
+    assert set(card.validation) >= {"held_out", "confound_baseline", "counterfactual_colour_swap"}
+    assert card.familiarity.reference_file == FAMILIARITY_FILE and card.decision.tta_comparison is not None
     paths = sorted((tiny_labs / "cnmc" / "all").iterdir())[:3]
     inputs = np.stack([classifier.prepare(load_image(p).rgb) for p in paths])
     predictions = classifier.predict(inputs)
     assert all(len(p.distances) == classifier.guard.width for p in predictions)
-    keras_logits, _ = tf.keras.models.load_model(out / "blast_classifier.keras")(inputs, training=False)
+    keras_logits, _ = tf.keras.models.load_model(out / KERAS_FILE)(inputs, training=False)
     np.testing.assert_allclose(classifier.logits(inputs), keras_logits.numpy()[:, 0], atol=5e-4)

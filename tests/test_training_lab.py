@@ -9,13 +9,12 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 
 from app.core.classifier import Classifier  # noqa: E402
+from app.core.model_card import CARD_MARKDOWN_FILE, KERAS_FILE, MODEL_FILE, LabCells  # noqa: E402
 from app.core.site import BUNDLED, SiteLibrary  # noqa: E402
 from app.core.store import CaseStore  # noqa: E402
 from training.__main__ import main as train_main  # noqa: E402
 from training.features import stored_canvas  # noqa: E402
 from training.lab import mixed_weights  # noqa: E402
-
-RATE_KEYS = {"version", "auroc", "threshold", "recall", "recall_interval", "specificity", "specificity_interval"}
 
 
 def tiny_run(data_dir, tiny_dataset, run_dir) -> list[str]:
@@ -70,7 +69,7 @@ def test_retraining_writes_a_model_the_app_offers_with_both_models_on_the_same_c
     bundled, retrained = library.models()
     assert bundled.key == BUNDLED and retrained.card.version.startswith("0.1.0+lab")
     assert [p.name for p in data_dir.iterdir() if p.name.startswith(".retraining")] == []
-    for name in ("blast_classifier.tflite", "blast_classifier.keras", "MODEL_CARD.md", "roc_curve.png"):
+    for name in (MODEL_FILE, KERAS_FILE, CARD_MARKDOWN_FILE, "roc_curve.png"):
         assert (retrained.folder / name).stat().st_size > 0, name
 
     classifier = Classifier(retrained.folder, batch_size=4)
@@ -78,18 +77,17 @@ def test_retraining_writes_a_model_the_app_offers_with_both_models_on_the_same_c
     canvases = [stored_canvas_of(store, label.cell_id, tmp_path) for label in store.lab_labels()[:3]]
     assert all(0 <= p.probability <= 1 for p in classifier.classify(canvases))
 
-    evaluation = retrained.card.raw["lab_evaluation"]
-    assert evaluation["lab_cells"] == {"blasts": 72, "normals": 72, "cases": 12}
-    assert evaluation["folds"] == 3
-    assert set(evaluation["current"]) == set(evaluation["retrained"]) == RATE_KEYS
-    assert evaluation["current"]["version"] == bundled.card.version
-    assert evaluation["retrained"]["version"] == retrained.card.version
-    assert evaluation["current"]["auroc"] > 0.65  # the bundled model ranks this lab's cells
-    for model in ("current", "retrained"):
-        for rate in ("recall", "specificity"):
-            low, high = evaluation[model][f"{rate}_interval"]
-            assert low <= evaluation[model][rate] <= high
-    assert retrained.card.raw["training_data"]["lab"]["cases"] == 12
+    evaluation = retrained.card.lab_evaluation
+    assert evaluation.lab_cells == LabCells(blasts=72, normals=72, cases=12)
+    assert evaluation.folds == 3
+    assert evaluation.current.version == bundled.card.version
+    assert evaluation.retrained.version == retrained.card.version
+    assert evaluation.current.auroc > 0.65  # the bundled model ranks this lab's cells
+    for model in (evaluation.current, evaluation.retrained):
+        assert model.recall_interval[0] <= model.recall <= model.recall_interval[1]
+        assert model.specificity_interval[0] <= model.specificity <= model.specificity_interval[1]
+    assert retrained.card.training_data.details["lab"]["cases"] == 12
+    assert retrained.card.metrics.basis.startswith("this lab's cells")
     assert library.active().model.bundled, "a new model is used only once someone chooses it"
 
 

@@ -19,6 +19,8 @@ ignored, whatever the counts."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from app.core.recalibration import MINIMUM_BLASTS, MINIMUM_CASES, MINIMUM_NORMALS
+
     parser = argparse.ArgumentParser(
         prog="python -m training",
         description="Train the blast classifier with patient-grouped cross-validation and export "
@@ -72,7 +74,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=Path,
         default=None,
         help="a BlastScan data folder (case store): retrain on the cells reviewed in "
-        "its signed-off cases (at least 50 blasts, 50 normal cells, 5 cases)",
+        f"its signed-off cases (at least {MINIMUM_BLASTS} blasts, {MINIMUM_NORMALS} normal cells, "
+        f"{MINIMUM_CASES} cases)",
     )
     parser.add_argument(
         "--lab-share",
@@ -217,8 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     export_model(build_classifier(head, config.input_size), args.out)
     card = write_card(config, cv, args.out)
     log(
-        f"wrote {args.out}: AUROC {card['metrics']['auroc']:.3f}, recall "
-        f"{card['metrics']['recall']:.3f}, specificity {card['metrics']['specificity']:.3f}"
+        f"wrote {args.out}: AUROC {card.metrics.auroc:.3f}, recall "
+        f"{card.metrics.recall:.3f}, specificity {card.metrics.specificity:.3f}"
     )
     return 0
 
@@ -243,8 +246,8 @@ def _multilab(args: argparse.Namespace, log) -> int:
     train(config, log)
     card = release(config.run_dir, args.out.resolve(), args.target_recall, log, lolo_card=args.lolo_card)
     log(
-        f"wrote {args.out}: held-out AUROC {card['metrics']['auroc']:.3f}, recall {card['metrics']['recall']:.3f}, "
-        f"specificity {card['metrics']['specificity']:.3f}"
+        f"wrote {args.out}: held-out AUROC {card.metrics.auroc:.3f}, recall {card.metrics.recall:.3f}, "
+        f"specificity {card.metrics.specificity:.3f}"
     )
     return 0
 

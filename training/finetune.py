@@ -74,7 +74,7 @@ def split(cells: CellSet, config: FinetuneConfig) -> np.ndarray:
     held = np.zeros(len(cells), dtype=bool)
     for lab in LABS:
         in_lab = cells.lab == lab.name
-        if lab.role == "evaluate" or lab.name in config.leave_out:
+        if not lab.trained_on(config.leave_out):
             held |= in_lab
             continue
         if lab.name == "cnmc":
@@ -94,9 +94,7 @@ def epoch_indices(cells: CellSet, training: np.ndarray, config: FinetuneConfig, 
     """The cells of one epoch, drawn with SHARES; within a stratum a group of n cells weighs sqrt(n)."""
     rng = np.random.default_rng([config.seed, epoch])
     total = config.steps_per_epoch * config.batch_size
-    normal_labs = [
-        lab.name for lab in LABS if lab.normal_only and lab.role == "train" and lab.name not in config.leave_out
-    ]
+    normal_labs = [lab.name for lab in LABS if lab.normal_only and lab.trained_on(config.leave_out)]
     strata = {key: share for key, share in SHARES.items() if key[0] != "normal_labs"}
     strata.update({(name, False): SHARES[("normal_labs", False)] / len(normal_labs) for name in normal_labs})
     strata = {key: share for key, share in strata.items() if key[0] not in config.leave_out}

@@ -23,18 +23,19 @@ cells; its decision comes from all out-of-fold logits, and it is written into
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from app.core.classifier import Classifier
 from app.core.decision import auroc
+from app.core.model_card import LabCells, LabEvaluation, ModelCard, ModelRates, TrainingRecipe
 from app.core.recalibration import (
     LabelSet,
     RecalibrationRefused,
@@ -48,10 +49,12 @@ from training.data import LabelledImage
 from training.export import (
     augmentation,
     build_classifier,
+    card_metrics,
     export_model,
-    model_section,
+    model_description,
     model_version,
-    training_data_section,
+    now,
+    training_data,
     write_card_files,
 )
 from training.features import extract_features, stored_canvas
@@ -160,47 +163,48 @@ def cross_fitted_flags(cv: CrossValidation, target_recall: float) -> np.ndarray:
         if cv.labels[~held_out].all() or not cv.labels[~held_out].any():
             raise RecalibrationRefused("the other folds of a fold hold only one class: label cells of more cases")
         decision = fit_decision(cv.labels[~held_out], cv.logits[~held_out], target_recall)
-        flagged[held_out] = decided_probabilities(cv.logits[held_out], decision) >= decision["threshold"]
+        flagged[held_out] = decided_probabilities(cv.logits[held_out], decision) >= decision.threshold
     return flagged
 
 
 def lab_evaluation(
     cv: CrossValidation, lab: LabelSet, current: ModelChoice, version: str, target_recall: float
-) -> dict:
+) -> LabEvaluation:
     """Current and retrained model on the same held-out lab cells (the card's `lab_evaluation`)."""
+
+    def rates(model: str, logits: np.ndarray, threshold: float, flagged: np.ndarray) -> ModelRates:
+        found = estimate(lab, flagged)
+        return ModelRates(
+            version=model,
+            auroc=auroc(lab.is_blast, logits),
+            threshold=float(threshold),
+            recall=found.recall,
+            recall_interval=found.recall_interval,
+            specificity=found.specificity,
+            specificity_interval=found.specificity_interval,
+        )
+
     rule = current.card.rule
-    models = {
-        "current": (current.card.version, lab.logits, rule.threshold, rule.probabilities(lab.logits) >= rule.threshold),
-        "retrained": (
-            version,
-            decision_logits(cv.logits, cv.decision["tta"]),
-            cv.decision["threshold"],
-            cross_fitted_flags(cv, target_recall),
-        ),
-    }
-    evaluation = {
-        "method": f"this lab's cases (never cells) dealt into folds; each fold's cells scored by a "
+    return LabEvaluation(
+        method=f"this lab's cases (never cells) dealt into folds; each fold's cells scored by a "
         f"head trained on the original data and the other folds' lab cells, and decided by "
         f"the temperature and threshold fitted on the other folds' out-of-fold logits at "
         f"target recall {target_recall}; the current model (its LiteRT file, its card's "
         f"TTA and threshold) on the same cells; AUROC of the logits; 95% Wilson intervals on "
         f"the design-effect-adjusted number of cells. 'threshold' is each model's own: the "
         f"retrained one is fitted on all out-of-fold logits",
-        "lab_cells": {"blasts": lab.blasts, "normals": lab.normals, "cases": lab.cases},
-        "folds": int(cv.fold_of.max() + 1),
-    }
-    for key, (model, logits, threshold, flagged) in models.items():
-        rates = estimate(lab, flagged)
-        evaluation[key] = {
-            "version": model,
-            "auroc": auroc(lab.is_blast, logits),
-            "threshold": float(threshold),
-            "recall": rates.recall,
-            "recall_interval": list(rates.recall_interval),
-            "specificity": rates.specificity,
-            "specificity_interval": list(rates.specificity_interval),
-        }
-    return evaluation
+        lab_cells=LabCells(lab.blasts, lab.normals, lab.cases),
+        folds=int(cv.fold_of.max() + 1),
+        current=rates(
+            current.card.version, lab.logits, rule.threshold, rule.probabilities(lab.logits) >= rule.threshold
+        ),
+        retrained=rates(
+            version,
+            decision_logits(cv.logits, cv.decision.tta),
+            cv.decision.threshold,
+            cross_fitted_flags(cv, target_recall),
+        ),
+    )
 
 
 def _write_canvases(store: CaseStore, labels: list[LabLabel], folder: Path) -> list[LabelledImage]:
@@ -220,45 +224,44 @@ def _write_model(config, data_dir, lab_share, original, cv, lab, current, head, 
         export_model(build_classifier(head, config.input_size), staging)
         version = model_version(staging, tag="lab")
         evaluation = lab_evaluation(cv, lab, current, version, config.target_recall)
-        training_data = training_data_section(config, original.images, original.labels, original.extras)
-        training_data["lab"] = {
+        original_data = training_data(config, original.images, original.labels, original.extras)
+        lab_data = {
             "data_dir": str(data_dir),
             "blasts": lab.blasts,
             "normals": lab.normals,
             "cases": lab.cases,
             "source": "reviewed cells of signed-off cases",
         }
-        card = {
-            "name": "BlastScan blast classifier, retrained on this lab",
-            "version": version,
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "model": model_section("head trained from scratch on all original and all lab cells, backbone frozen"),
-            "training_data": training_data,
-            "training": {
-                "epochs": config.epochs,
-                "folds": evaluation["folds"],
-                "seed": config.seed,
-                "weight_decay": config.weight_decay,
-                "augmentation": augmentation(config),
-                "lab_share": lab_share,
-                "class_balance": f"classes weigh half within each source; the lab's cells weigh "
-                f"{lab_share} of the total",
-                "split": "lab cases grouped into folds; original data in every fold",
-                "current_model": current.card.version,
-            },
-            "preprocessing": cv.preprocessing.to_dict(),
-            "decision": cv.decision,
-            "metrics": {
-                "scope": "this lab's cells, out-of-fold by case; recall and specificity at "
-                "the threshold fitted on them (lab_evaluation: fitted on other folds)",
-                **{
-                    k: v
-                    for k, v in cv.evaluation.items()
-                    if k not in ("probabilities", "per_patient", "extra_negatives_flagged")
-                },
-            },
-            "lab_evaluation": evaluation,
-        }
+        card = ModelCard(
+            name="BlastScan blast classifier, retrained on this lab",
+            version=version,
+            created=now(),
+            model=model_description("head trained from scratch on all original and all lab cells, backbone frozen"),
+            training_data=replace(original_data, details={**original_data.details, "lab": lab_data}),
+            training=TrainingRecipe(
+                settings={
+                    "epochs": config.epochs,
+                    "folds": evaluation.folds,
+                    "seed": config.seed,
+                    "weight_decay": config.weight_decay,
+                    "augmentation": augmentation(config),
+                    "lab_share": lab_share,
+                    "class_balance": f"classes weigh half within each source; the lab's cells weigh "
+                    f"{lab_share} of the total",
+                    "split": "lab cases grouped into folds; original data in every fold",
+                    "current_model": current.card.version,
+                }
+            ),
+            preprocessing=cv.preprocessing,
+            decision=cv.decision,
+            metrics=card_metrics(
+                cv.evaluation,
+                "this lab's cells, out-of-fold by case; recall and specificity at the threshold fitted on "
+                "them (lab_evaluation: fitted on other folds)",
+                left_out=("per_patient", "extra_negatives_flagged"),
+            ),
+            lab_evaluation=evaluation,
+        )
         write_card_files(card, cv, staging, _markdown(card))
         target = data_dir / MODELS_FOLDER / version.split("+", 1)[1]
         if target.exists():
@@ -268,60 +271,61 @@ def _write_model(config, data_dir, lab_share, original, cv, lab, current, head, 
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    for key in ("current", "retrained"):
-        e = evaluation[key]
+    for key, e in (("current", evaluation.current), ("retrained", evaluation.retrained)):
         log(
-            f"{key:9s} {e['version']}: AUROC {e['auroc']:.3f}, threshold {e['threshold']:.3f}, recall "
-            f"{e['recall']:.3f} {_interval(e['recall_interval'])}, specificity {e['specificity']:.3f} "
-            f"{_interval(e['specificity_interval'])}"
+            f"{key:9s} {e.version}: AUROC {e.auroc:.3f}, threshold {e.threshold:.3f}, recall "
+            f"{e.recall:.3f} {_interval(e.recall_interval)}, specificity {e.specificity:.3f} "
+            f"{_interval(e.specificity_interval)}"
         )
     log(f"wrote {target}: the app offers it beside the current model; it is used only once chosen")
     return target
 
 
-def _interval(bounds: list[float]) -> str:
+def _interval(bounds: tuple[float, float]) -> str:
     return f"({bounds[0]:.3f}-{bounds[1]:.3f})"
 
 
-def _markdown(card: dict) -> str:
-    e, d, t = card["lab_evaluation"], card["decision"], card["training"]
-    data, current, new = card["training_data"], card["lab_evaluation"]["current"], card["lab_evaluation"]["retrained"]
+def _markdown(card: ModelCard) -> str:
+    e, d, t, data = card.lab_evaluation, card.decision, card.training.settings, card.training_data.details
+    current, new = e.current, e.retrained
     rows = [
-        ("AUROC", f"{current['auroc']:.3f}", f"{new['auroc']:.3f}"),
-        ("threshold", f"{current['threshold']:.4f}", f"{new['threshold']:.4f}"),
-    ]
-    rows += [
+        ("AUROC", f"{current.auroc:.3f}", f"{new.auroc:.3f}"),
+        ("threshold", f"{current.threshold:.4f}", f"{new.threshold:.4f}"),
         (
-            name,
-            f"{current[key]:.3f} {_interval(current[key + '_interval'])}",
-            f"{new[key]:.3f} {_interval(new[key + '_interval'])}",
-        )
-        for name, key in (("recall (95% interval)", "recall"), ("specificity (95% interval)", "specificity"))
+            "recall (95% interval)",
+            f"{current.recall:.3f} {_interval(current.recall_interval)}",
+            f"{new.recall:.3f} {_interval(new.recall_interval)}",
+        ),
+        (
+            "specificity (95% interval)",
+            f"{current.specificity:.3f} {_interval(current.specificity_interval)}",
+            f"{new.specificity:.3f} {_interval(new.specificity_interval)}",
+        ),
     ]
     return "\n".join(
         [
-            f"# {card['name']} — model card",
+            f"# {card.name} — model card",
             "",
-            f"Version {card['version']}, created {card['created']}; the lab used {t['current_model']}.",
+            f"Version {card.version}, created {card.created}; the lab used {t['current_model']}.",
             "",
             "Decision support only: every flagged or uncertain cell needs review by a qualified "
             "person. Not a diagnosis. The app uses this model only once someone chooses it.",
             "",
             "## This lab's held-out cases: current vs retrained",
             "",
-            f"{e['lab_cells']['blasts']} blasts and {e['lab_cells']['normals']} normal cells of "
-            f"{e['lab_cells']['cases']} cases, {e['folds']} folds.",
+            f"{e.lab_cells.blasts} blasts and {e.lab_cells.normals} normal cells of "
+            f"{e.lab_cells.cases} cases, {e.folds} folds.",
             "",
-            f"| | current {current['version']} | retrained {new['version']} |",
+            f"| | current {current.version} | retrained {new.version} |",
             "|---|---|---|",
             *[f"| {name} | {old} | {retrained} |" for name, old, retrained in rows],
             "",
-            f"Method: {e['method']}.",
+            f"Method: {e.method}.",
             "",
             "## Model and training",
-            f"- {card['model']['architecture']}; {card['model']['final_model']}.",
+            f"- {card.model.architecture}; {card.model.final_model}.",
             f"- Original data: {data['images_per_class']['all']} blast and {data['images_per_class']['hem']} "
-            f"normal images ({data['source']})"
+            f"normal images ({card.training_data.source})"
             + (f", {data['extra_negatives']['cells']} extra negatives" if data["extra_negatives"] else "")
             + ".",
             f"- This lab: {data['lab']['blasts']} blasts, {data['lab']['normals']} normal cells, "
@@ -329,9 +333,9 @@ def _markdown(card: dict) -> str:
             f"- {t['epochs']} epochs, weight decay {t['weight_decay']}, augmentation: {t['augmentation']}.",
             "",
             "## Decision (from all out-of-fold logits of this lab)",
-            f"- temperature {d['temperature']:.3f}, threshold {d['threshold']:.4f} (target recall "
-            f"{d['target_recall']}), uncertain band {d['uncertain_band'][0]:.4f} – {d['uncertain_band'][1]:.4f}, "
-            f"test-time augmentation {'on' if d['tta'] else 'off'}.",
+            f"- temperature {d.temperature:.3f}, threshold {d.threshold:.4f} (target recall "
+            f"{d.target_recall}), uncertain band {d.uncertain_low:.4f} – {d.threshold:.4f}, "
+            f"test-time augmentation {'on' if d.tta else 'off'}.",
             "",
             "![ROC curve](roc_curve.png) ![Reliability diagram](reliability.png)",
             "",

@@ -53,6 +53,10 @@ class Lab:
     def normal_only(self) -> bool:
         return self.name not in ("cnmc", "taleqani")
 
+    def trained_on(self, leave_out: tuple[str, ...] | list[str]) -> bool:
+        """Whether a run that leaves out the labs `leave_out` trains on this lab."""
+        return self.role == "train" and self.name not in leave_out
+
 
 LABS = (
     Lab(

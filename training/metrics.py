@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.core.decision import auroc, threshold_for_recall
+from app.core.decision import auroc, sigmoid, threshold_for_recall
 
 __all__ = [
     "auroc",
@@ -16,10 +16,6 @@ __all__ = [
     "sigmoid",
     "threshold_for_recall",
 ]
-
-
-def sigmoid(logits: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(logits, -60, 60)))
 
 
 def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

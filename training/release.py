@@ -6,23 +6,23 @@
    in the centre view, as the app makes it.
 3. Decision rule: temperature fitted on the held-out cells of the labs with blasts; the
    threshold that keeps recall >= the target on *each* of those labs, and the uncertain band
-   down to recall 0.99 on each.
+   down to recall `UNCERTAIN_RECALL` on each.
 4. Familiarity reference: the whitened embedding, colour and size of a sample of training cells
    of the labs with blasts (where recall was measured); per-statistic cut-offs from the
    held-out cases of those labs (`app.core.familiarity`).
 5. Validation: per-lab AUROC, recall, specificity and flag rates; a colour-and-size-only
    baseline on the same held-out patients; a counterfactual colour swap; the guard's verdicts
    on held-out cases, labs never trained on, and shifted copies of held-out patients.
-6. Export: .keras, .tflite (logit and embedding), familiarity.npz, model_card.json, MODEL_CARD.md.
+6. Export: the Keras and LiteRT model (logit and embedding), the familiarity reference, the model
+   card and its markdown (file names: `app.core.model_card`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,12 +30,30 @@ import tensorflow as tf
 
 from app.core.decision import UNCERTAIN_RECALL
 from app.core.familiarity import STATISTICS, FamiliarityGuard, cell_statistics
-from app.core.preprocess import Preprocessing, tta_views
+from app.core.files import replaced_atomically
+from app.core.model_card import (
+    CARD_FILE,
+    FAMILIARITY_FILE,
+    KERAS_FILE,
+    MODEL_FILE,
+    DecisionSection,
+    FamiliaritySection,
+    GuardVerdicts,
+    LabData,
+    Metrics,
+    ModelCard,
+    ModelDescription,
+    ModelFiles,
+    TrainingData,
+    TrainingRecipe,
+    TtaComparison,
+)
+from app.core.preprocess import CANVAS_SIZE, Preprocessing, tta_views
 from training import metrics
 from training.augment import Augmentation
-from training.export import CARD_NAME, KERAS_NAME, TFLITE_NAME, _write_atomically, model_version
+from training.export import export_model, model_version, now, write_markdown
 from training.finetune import SHARES, FinetuneConfig, build_model, centre_inputs, forward
-from training.labs import LABS, CellSet, lab_by_name, load_cells
+from training.labs import LABS, CellSet, Lab, lab_by_name, load_cells
 
 keras = tf.keras
 
@@ -45,7 +63,6 @@ REFERENCE_CELLS = 1500
 NEIGHBOURS = 10
 CUTOFF_MARGIN = 1.25
 """A cut-off is this much above the most distant held-out case of a lab the recall was measured on."""
-FAMILIARITY_FILE = "familiarity.npz"
 PSEUDO_CASE_CELLS = 25
 """Cells of a normal-cell lab (no patients) dealt into pseudo-cases of this size for the guard."""
 TTA_MIN_GAIN = 0.0
@@ -73,7 +90,7 @@ def release(
     target_recall: float = 0.95,
     log: Callable[[str], None] = print,
     lolo_card: Path | None = None,
-) -> dict:
+) -> ModelCard:
     """Turn the fine-tuning run in `run_dir` into the bundled model in `out`; return the card.
 
     `lolo_card`: the card a leave-one-lab-out run's release wrote; its results on the labs it
@@ -89,30 +106,27 @@ def release(
     log(f"scored {len(held_out.cells)} held-out and {len(reference.cells)} reference cells")
 
     tta = tta_comparison(held_out, recall_labs)
-    if tta["used"]:
+    if tta.used:
         held_out.logits = held_out.tta_logits
-    decision = fit_decision(held_out, target_recall, recall_labs)
-    decision.update(tta=tta["used"], tta_comparison=tta)
+    decision = fit_decision(held_out, target_recall, recall_labs, tta)
     projection = fit_projection(reference.features)
     guard_section, guard_files = fit_guard(reference, held_out, projection, recall_labs)
     with tempfile.TemporaryDirectory() as scratch:
         np.savez(Path(scratch) / FAMILIARITY_FILE, **guard_files)
-        guard = FamiliarityGuard(guard_section, Path(scratch))
+        guard = FamiliarityGuard(guard_section.to_dict(), Path(scratch))
         verdicts = guard_verdicts(guard, held_out, projection, model, config, rng)
-    guard_section["evaluation"] = verdicts
+    guard_section = replace(guard_section, evaluation=verdicts)
     validation = {
         "held_out": held_out_metrics(held_out, decision, recall_labs, config.leave_out),
         "confound_baseline": confound_baseline(cells, held, held_out, config),
         "counterfactual_colour_swap": counterfactual(model, cells, held, config, decision),
     }
     if lolo_card is not None:
-        validation["leave_one_lab_out"] = leave_one_lab_out(json.loads(lolo_card.read_text()))
-    exported = exporting_model(model, projection)
-    out.mkdir(parents=True, exist_ok=True)
-    export_files(exported, config.input_size, guard_files, out)
+        validation["leave_one_lab_out"] = leave_one_lab_out(ModelCard.load(lolo_card))
+    export_files(exporting_model(model, projection), guard_files, out)
     card = _card(config, cells, held, epochs, decision, guard_section, validation, out)
-    _write_atomically(out / CARD_NAME, json.dumps(card, indent=2).encode())
-    _write_atomically(out / "MODEL_CARD.md", markdown(card).encode())
+    card.write(out / CARD_FILE)
+    write_markdown(markdown(card), out)
     log(f"wrote {out}: {json.dumps(validation['held_out']['per_lab'])}")
     return card
 
@@ -184,7 +198,7 @@ def reference_sample(
 # Decision
 
 
-def tta_comparison(held_out: Scored, recall_labs: tuple[str, ...]) -> dict:
+def tta_comparison(held_out: Scored, recall_labs: tuple[str, ...]) -> TtaComparison:
     """Held-out AUROC per lab without and with test-time augmentation; used where it gains at
     least TTA_MIN_GAIN on every lab (it costs 8 times the model's time)."""
     rows = {}
@@ -192,16 +206,19 @@ def tta_comparison(held_out: Scored, recall_labs: tuple[str, ...]) -> dict:
         mine = held_out.cells.lab == lab
         labels = held_out.cells.is_blast[mine]
         if labels.any() and not labels.all():
-            rows[lab] = [
+            rows[lab] = (
                 round(metrics.auroc(labels, held_out.logits[mine]), 4),
                 round(metrics.auroc(labels, held_out.tta_logits[mine]), 4),
-            ]
+            )
     used = bool(rows) and all(with_tta - without >= TTA_MIN_GAIN for without, with_tta in rows.values())
-    return {"auroc_without_and_with": rows, "min_gain": TTA_MIN_GAIN, "used": used}
+    return TtaComparison(rows, TTA_MIN_GAIN, used)
 
 
-def fit_decision(held_out: Scored, target_recall: float, recall_labs: tuple[str, ...]) -> dict:
-    """Temperature, threshold and uncertain band from the held-out cells of the trained labs with blasts."""
+def fit_decision(
+    held_out: Scored, target_recall: float, recall_labs: tuple[str, ...], tta: TtaComparison
+) -> DecisionSection:
+    """Temperature, threshold and uncertain band from the held-out cells of the trained labs with
+    blasts (their logits as `tta` decided)."""
     in_recall_labs = np.isin(held_out.cells.lab, recall_labs)
     labels, logits = held_out.cells.is_blast[in_recall_labs], held_out.logits[in_recall_labs]
     labs = held_out.cells.lab[in_recall_labs]
@@ -215,25 +232,27 @@ def fit_decision(held_out: Scored, target_recall: float, recall_labs: tuple[str,
         metrics.threshold_for_recall(labels[labs == lab], probabilities[labs == lab], UNCERTAIN_RECALL)
         for lab in present
     )
-    return {
-        "threshold": float(threshold),
-        "target_recall": target_recall,
-        "threshold_rule": f"the lowest of the thresholds that give recall {target_recall} on the held-out "
-        f"cells of each lab with blasts ({', '.join(present)})",
-        "uncertain_band": [float(min(low, threshold)), float(threshold)],
-        "uncertain_band_rule": f"from the threshold of held-out recall {UNCERTAIN_RECALL} (lowest over the "
+    return DecisionSection(
+        temperature=float(temperature),
+        threshold=float(threshold),
+        target_recall=target_recall,
+        uncertain_low=float(min(low, threshold)),
+        tta=tta.used,
+        uncertain_band_rule=f"from the threshold of held-out recall {UNCERTAIN_RECALL} (lowest over the "
         "labs) up to the decision threshold",
-        "temperature": float(temperature),
-    }
+        threshold_rule=f"the lowest of the thresholds that give recall {target_recall} on the held-out "
+        f"cells of each lab with blasts ({', '.join(present)})",
+        tta_comparison=tta,
+    )
 
 
 def held_out_metrics(
-    held_out: Scored, decision: dict, recall_labs: tuple[str, ...], leave_out: tuple[str, ...]
+    held_out: Scored, decision: DecisionSection, recall_labs: tuple[str, ...], leave_out: tuple[str, ...]
 ) -> dict:
     """Per held-out lab: cells, AUROC, recall, specificity, flagged and to-review shares."""
-    probabilities = metrics.sigmoid(held_out.logits / decision["temperature"])
-    flagged = probabilities >= decision["threshold"]
-    review = probabilities >= decision["uncertain_band"][0]
+    probabilities = decision.rule.probabilities(held_out.logits)
+    flagged = probabilities >= decision.threshold
+    review = probabilities >= decision.uncertain_low
     per_lab = {}
     for lab in sorted(set(held_out.cells.lab)):
         mine = held_out.cells.lab == lab
@@ -242,7 +261,7 @@ def held_out_metrics(
             "cells": int(mine.sum()),
             "blasts": int(labels.sum()),
             "groups": len(set(held_out.cells.group[mine])),
-            "trained_on": _trained_on(lab, leave_out),
+            "trained_on": lab_by_name(lab).trained_on(leave_out),
         }
         if labels.any() and not labels.all():
             row["auroc"] = round(metrics.auroc(labels, held_out.logits[mine]), 4)
@@ -256,7 +275,7 @@ def held_out_metrics(
         per_lab[lab] = row
     in_recall_labs = np.isin(held_out.cells.lab, recall_labs)
     labels = held_out.cells.is_blast[in_recall_labs]
-    pooled = metrics.binary_metrics(labels, probabilities[in_recall_labs], decision["threshold"])
+    pooled = metrics.binary_metrics(labels, probabilities[in_recall_labs], decision.threshold)
     return {
         "per_lab": per_lab,
         "auroc": round(metrics.auroc(labels, held_out.logits[in_recall_labs]), 4),
@@ -264,10 +283,6 @@ def held_out_metrics(
         "specificity": round(float(pooled["specificity"]), 4),
         "ece": round(metrics.expected_calibration_error(labels, probabilities[in_recall_labs]), 4),
     }
-
-
-def _trained_on(lab: str, leave_out: tuple[str, ...]) -> bool:
-    return lab_by_name(lab).role == "train" and lab not in leave_out
 
 
 # Familiarity
@@ -286,7 +301,9 @@ def project(features: np.ndarray, projection: dict) -> np.ndarray:
     return ((features - projection["mean"]) @ projection["weights"]).astype(np.float32)
 
 
-def fit_guard(reference: Scored, held_out: Scored, projection: dict, recall_labs: tuple[str, ...]) -> tuple[dict, dict]:
+def fit_guard(
+    reference: Scored, held_out: Scored, projection: dict, recall_labs: tuple[str, ...]
+) -> tuple[FamiliaritySection, dict]:
     """The card's familiarity section (cut-offs per lab and statistic) and the reference arrays."""
     colour_scale = reference.inputs_statistics[:, :6].std(axis=0) + 1e-6
     size_scale = float(reference.inputs_statistics[:, 6].std() + 1e-6)
@@ -296,31 +313,31 @@ def fit_guard(reference: Scored, held_out: Scored, projection: dict, recall_labs
         "size": (reference.inputs_statistics[:, 6:] / size_scale).astype(np.float32),
         "lab": np.array([recall_labs.index(lab) for lab in reference.cells.lab], dtype=np.int8),
     }
-    section = {
-        "neighbours": NEIGHBOURS,
-        "labs": list(recall_labs),
-        "cutoffs": {lab: dict.fromkeys(STATISTICS, 1.0) for lab in recall_labs},
-        "colour_scale": colour_scale.tolist(),
-        "size_scale": size_scale,
-        "reference_file": FAMILIARITY_FILE,
-    }
+    unit_cutoffs = FamiliaritySection(  # case scores are then the case medians themselves
+        neighbours=NEIGHBOURS,
+        labs=recall_labs,
+        cutoffs={lab: dict.fromkeys(STATISTICS, 1.0) for lab in recall_labs},
+        colour_scale=tuple(colour_scale.tolist()),
+        size_scale=size_scale,
+        reference_file=FAMILIARITY_FILE,
+    )
     with tempfile.TemporaryDirectory() as scratch:
         np.savez(Path(scratch) / FAMILIARITY_FILE, **files)
-        guard = FamiliarityGuard(section, Path(scratch))
+        guard = FamiliarityGuard(unit_cutoffs.to_dict(), Path(scratch))
         distances = guard.distances(project(held_out.features, projection), None, statistics=held_out.inputs_statistics)
-    counts = {}
+    cutoffs, counts = {}, {}
     for index, lab in enumerate(recall_labs):
         cases = familiar_cases(held_out, (lab,))
         scores = np.array([guard.case_scores(distances[members])[index] for members in cases.values()])
-        section["cutoffs"][lab] = {name: float(scores[:, i].max() * CUTOFF_MARGIN) for i, name in enumerate(STATISTICS)}
+        cutoffs[lab] = {name: float(scores[:, i].max() * CUTOFF_MARGIN) for i, name in enumerate(STATISTICS)}
         counts[lab] = len(cases)
-    section["calibration"] = (
+    calibration = (
         f"cut-off per lab and statistic = {CUTOFF_MARGIN} x the largest case median among the lab's held-out "
         "cases (" + ", ".join(f"{lab}: {count}" for lab, count in counts.items()) + " held-out patients or "
         f"field blocks); reference: {len(reference.cells)} training cells of those labs; distance = mean over "
         f"the {NEIGHBOURS} nearest reference cells of the lab"
     )
-    return section, files
+    return replace(unit_cutoffs, cutoffs=cutoffs, calibration=calibration), files
 
 
 def familiar_cases(held_out: Scored, recall_labs: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -330,7 +347,9 @@ def familiar_cases(held_out: Scored, recall_labs: tuple[str, ...]) -> dict[str, 
     return {group: np.flatnonzero(groups == group) for group in sorted(set(groups[in_labs]))}
 
 
-def guard_verdicts(guard: FamiliarityGuard, held_out: Scored, projection: dict, model, config, rng) -> dict:
+def guard_verdicts(
+    guard: FamiliarityGuard, held_out: Scored, projection: dict, model, config, rng
+) -> dict[str, GuardVerdicts]:
     """Share of cases read unfamiliar: held-out cases of the recall labs, pseudo-cases of the
     normal-cell labs, and held-out patients shifted in hue, in size, or both."""
     embeddings = project(held_out.features, projection)
@@ -344,11 +363,9 @@ def guard_verdicts(guard: FamiliarityGuard, held_out: Scored, projection: dict, 
             shuffled = rng.permutation(members)
             cases = [shuffled[i : i + PSEUDO_CASE_CELLS] for i in range(0, len(shuffled), PSEUDO_CASE_CELLS)]
         unfamiliar = [not guard.assess(distances[case]).familiar for case in cases]
-        result[lab] = {
-            "cases": len(cases),
-            "unfamiliar": round(float(np.mean(unfamiliar)), 3),
-            "trained_on": _trained_on(lab, config.leave_out),
-        }
+        result[lab] = GuardVerdicts(
+            len(cases), round(float(np.mean(unfamiliar)), 3), lab_by_name(lab).trained_on(config.leave_out)
+        )
     cnmc = held_out.cells.lab == "cnmc"
     patients = sorted(set(held_out.cells.group[cnmc]))
     for name, hue, magnification in (
@@ -364,7 +381,7 @@ def guard_verdicts(guard: FamiliarityGuard, held_out: Scored, projection: dict, 
             _logits, features = forward(model, inputs)
             shifted = guard.distances(project(features, projection), inputs)
             unfamiliar.append(not guard.assess(shifted).familiar)
-        result[name] = {"cases": len(patients), "unfamiliar": round(float(np.mean(unfamiliar)), 3), "trained_on": False}
+        result[name] = GuardVerdicts(len(patients), round(float(np.mean(unfamiliar)), 3), trained_on=False)
     return result
 
 
@@ -415,7 +432,7 @@ def _canvas_statistics(canvases: np.ndarray, config: FinetuneConfig) -> np.ndarr
     return np.concatenate(parts)
 
 
-def counterfactual(model, cells: CellSet, held: np.ndarray, config: FinetuneConfig, decision: dict) -> dict:
+def counterfactual(model, cells: CellSet, held: np.ndarray, config: FinetuneConfig, decision: DecisionSection) -> dict:
     """Held-out C-NMC blasts given the colour statistics of training normal cells and vice versa:
     how far the probabilities move (small: the model reads the cell, not its colour)."""
     training_stats = {}
@@ -429,11 +446,9 @@ def counterfactual(model, cells: CellSet, held: np.ndarray, config: FinetuneConf
     for is_blast, name in ((True, "blasts_in_normal_colours"), (False, "normals_in_blast_colours")):
         rows = rows_all[cells.is_blast[rows_all] == is_blast][:600]
         inputs = centre_inputs(cells.canvases[rows], config)
-        before = metrics.sigmoid(forward(model, inputs)[0] / decision["temperature"])
-        after = metrics.sigmoid(
-            forward(model, colour_swapped(inputs, *training_stats[not is_blast]))[0] / decision["temperature"]
-        )
-        flagged_before, flagged_after = before >= decision["threshold"], after >= decision["threshold"]
+        before = decision.rule.probabilities(forward(model, inputs)[0])
+        after = decision.rule.probabilities(forward(model, colour_swapped(inputs, *training_stats[not is_blast]))[0])
+        flagged_before, flagged_after = before >= decision.threshold, after >= decision.threshold
         result[name] = {
             "cells": len(rows),
             "mean_probability_before": round(float(before.mean()), 4),
@@ -457,18 +472,19 @@ def colour_swapped(inputs: np.ndarray, mean: np.ndarray, spread: np.ndarray) -> 
     return out
 
 
-def leave_one_lab_out(card: dict) -> dict:
+def leave_one_lab_out(card: ModelCard) -> dict:
     """What a run that never saw some labs reached on them (from that run's card)."""
-    left_out = card["training"]["leave_out"]
+    left_out = card.training.leave_out
     per_lab = {}
     for lab in left_out:
-        row = dict(card["validation"]["held_out"]["per_lab"].get(lab, {}), trained_on=False)
-        row["unfamiliar"] = card["familiarity"]["evaluation"].get(lab, {}).get("unfamiliar")
+        row = dict(card.validation["held_out"]["per_lab"].get(lab, {}), trained_on=False)
+        verdicts = card.familiarity.evaluation.get(lab)
+        row["unfamiliar"] = verdicts.unfamiliar if verdicts else None
         per_lab[lab] = row
     return {
         "description": f"The same recipe trained without {', '.join(left_out)}, its threshold and "
         "familiarity cut-offs fitted without it, then scored on every cell of it "
-        f"(model {card['version']}).",
+        f"(model {card.version}).",
         "per_lab": per_lab,
     }
 
@@ -485,95 +501,89 @@ def exporting_model(model: keras.Model, projection: dict) -> keras.Model:
     return keras.Model(model.input, [logit, embedding], name="blast_classifier")
 
 
-def export_files(model: keras.Model, input_size: int, guard_files: dict, out: Path) -> None:
-    with tempfile.TemporaryDirectory(dir=out) as scratch:
-        keras_file = Path(scratch) / KERAS_NAME
-        model.save(keras_file)
-        keras_file.replace(out / KERAS_NAME)
-        reference = Path(scratch) / FAMILIARITY_FILE
-        np.savez(reference, **guard_files)
-        reference.replace(out / FAMILIARITY_FILE)
-    signature = tf.function(
-        lambda image: model(image, training=False),
-        input_signature=[tf.TensorSpec([None, input_size, input_size, 3], tf.float32, "image")],
+def export_files(model: keras.Model, guard_files: dict, out: Path) -> None:
+    """The model (Keras and LiteRT) and its familiarity reference into `out`."""
+    export_model(model, out)
+    with replaced_atomically(out / FAMILIARITY_FILE, "wb") as handle:
+        np.savez(handle, **guard_files)
+
+
+def _lab_data(lab: Lab, cells: CellSet, held: np.ndarray, leave_out: tuple[str, ...]) -> LabData:
+    mine = cells.lab == lab.name
+    return LabData(
+        lab=lab.name,
+        source=lab.source,
+        role=lab.role,
+        trained_on=lab.trained_on(leave_out),
+        cells=int(mine.sum()),
+        blasts=int(cells.is_blast[mine].sum()),
+        groups=len(set(cells.group[mine])),
+        held_out_cells=int((mine & held).sum()),
     )
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([signature.get_concrete_function()], model)
-    _write_atomically(out / TFLITE_NAME, converter.convert())
 
 
-def _card(config, cells, held, epochs, decision, guard_section, validation, out) -> dict:
-    labs = []
-    for lab in LABS:
-        mine = cells.lab == lab.name
-        labs.append(
-            {
-                "lab": lab.name,
-                "source": lab.source,
-                "role": lab.role,
-                "trained_on": _trained_on(lab.name, config.leave_out),
-                "cells": int(mine.sum()),
-                "blasts": int(cells.is_blast[mine].sum()),
-                "groups": len(set(cells.group[mine])),
-                "held_out_cells": int((mine & held).sum()),
-            }
-        )
+def _card(config, cells, held, epochs, decision, guard_section, validation, out) -> ModelCard:
+    settings = {key: value for key, value in config.to_json().items() if key != "leave_out"}
     held_out = validation["held_out"]
-    return {
-        "name": "BlastScan blast classifier",
-        "version": model_version(out),
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "model": {
-            "architecture": "EfficientNet-Lite0 (ImageNet weights) fine-tuned on cells of several labs "
+    return ModelCard(
+        name="BlastScan blast classifier",
+        version=model_version(out),
+        created=now(),
+        model=ModelDescription(
+            architecture="EfficientNet-Lite0 (ImageNet weights) fine-tuned on cells of several labs "
             "(batch norm frozen), linear head on the pooled features",
-            "output": "one logit per image (probability = sigmoid(logit / temperature)) and a "
+            output="one logit per image (probability = sigmoid(logit / temperature)) and a "
             f"{EMBEDDING_SIZE}-d whitened embedding for the familiarity check",
-            "final_model": f"mean of the weights of epochs {epochs[0]}-{epochs[-1]} of one run",
-            "files": {"tflite": TFLITE_NAME, "keras": KERAS_NAME, "familiarity": FAMILIARITY_FILE},
-        },
-        "training_data": {
-            "source": "; ".join(lab.source for lab in LABS if lab.role == "train"),
-            "labs": labs,
-            "held_out_groups": {
-                lab.name: sorted(set(cells.group[held & (cells.lab == lab.name)]))
+            final_model=f"mean of the weights of epochs {epochs[0]}-{epochs[-1]} of one run",
+            files=ModelFiles(MODEL_FILE, KERAS_FILE, FAMILIARITY_FILE),
+        ),
+        training_data=TrainingData(
+            source="; ".join(lab.source for lab in LABS if lab.role == "train"),
+            labs=tuple(_lab_data(lab, cells, held, config.leave_out) for lab in LABS),
+            held_out_groups={
+                lab.name: tuple(sorted(set(cells.group[held & (cells.lab == lab.name)])))
                 for lab in LABS
                 if not lab.normal_only
             },
-            "never_shown": "the labs marked role 'evaluate', the held-out patients and field blocks, "
+            never_shown="the labs marked role 'evaluate', the held-out patients and field blocks, "
             "myeloid blasts, other stains than those above",
-        },
-        "training": {
-            **config.to_json(),
-            "sampling_shares": {f"{k[0]}/{'blast' if k[1] else 'normal'}": v for k, v in SHARES.items()},
-        },
-        "preprocessing": Preprocessing(config.input_size, config.crop_size).to_dict(),
-        "decision": decision,
-        "familiarity": guard_section,
-        "metrics": {
-            "auroc": held_out["auroc"],
-            "recall": held_out["recall"],
-            "specificity": held_out["specificity"],
-            "ece": held_out["ece"],
-            "basis": "held-out cells of the labs with blasts (patients and field blocks never trained on)",
-        },
-        "validation": validation,
-    }
+        ),
+        training=TrainingRecipe(
+            leave_out=config.leave_out,
+            settings={
+                **settings,
+                "sampling_shares": {f"{k[0]}/{'blast' if k[1] else 'normal'}": v for k, v in SHARES.items()},
+            },
+        ),
+        preprocessing=Preprocessing(config.input_size, config.crop_size),
+        decision=decision,
+        familiarity=guard_section,
+        metrics=Metrics(
+            auroc=held_out["auroc"],
+            recall=held_out["recall"],
+            specificity=held_out["specificity"],
+            basis="held-out cells of the labs with blasts (patients and field blocks never trained on)",
+            details={"ece": held_out["ece"]},
+        ),
+        validation=validation,
+    )
 
 
-def markdown(card: dict) -> str:
-    """MODEL_CARD.md: what the model is, what it learned from, how it holds where it never looked."""
-    d, v, f = card["decision"], card["validation"], card["familiarity"]
+def markdown(card: ModelCard) -> str:
+    """The card for people: what the model is, what it learned from, how it holds where it never looked."""
+    d, v, f = card.decision, card.validation, card.familiarity
     lines = [
-        f"# {card['name']} — model card",
+        f"# {card.name} — model card",
         "",
-        f"Version {card['version']}, created {card['created']}.",
+        f"Version {card.version}, created {card.created}.",
         "",
         "Decision support only: every flagged or uncertain cell needs review by a qualified person. Not a diagnosis.",
         "",
         "## Model",
-        f"- {card['model']['architecture']}; input {card['preprocessing']['input_size']} px "
-        f"(centre {card['preprocessing']['crop_size']} px of the 450 px cell canvas).",
-        f"- Outputs: {card['model']['output']}.",
-        f"- Final weights: {card['model']['final_model']}.",
+        f"- {card.model.architecture}; input {card.preprocessing.input_size} px "
+        f"(centre {card.preprocessing.crop_size} px of the {CANVAS_SIZE} px cell canvas).",
+        f"- Outputs: {card.model.output}.",
+        f"- Final weights: {card.model.final_model}.",
         "",
         "## Training data",
         "",
@@ -581,29 +591,29 @@ def markdown(card: dict) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {lab['lab']} | {'trained on' if lab['trained_on'] else 'never trained on'} | {lab['cells']} | "
-        f"{lab['blasts']} | {lab['groups']} | {lab['held_out_cells']} | {lab['source']} |"
-        for lab in card["training_data"]["labs"]
+        f"| {lab.lab} | {'trained on' if lab.trained_on else 'never trained on'} | {lab.cells} | "
+        f"{lab.blasts} | {lab.groups} | {lab.held_out_cells} | {lab.source} |"
+        for lab in card.training_data.labs
     ]
     lines += [
         "",
-        f"Never shown: {card['training_data']['never_shown']}.",
+        f"Never shown: {card.training_data.never_shown}.",
         "",
         "Groups are patients (C-NMC), blocks of 10 consecutive fields of one class (Taleqani: no patient "
         "ids) or files; every split keeps a group on one side. Each batch draws fixed shares per lab and "
         "class ("
-        + ", ".join(f"{k} {s:.0%}" for k, s in card["training"]["sampling_shares"].items())
+        + ", ".join(f"{k} {s:.0%}" for k, s in card.training.settings["sampling_shares"].items())
         + "), so no lab's colour predicts the class; every view is augmented afresh (magnification, any "
         "rotation, flips, stain transfer to another training cell's colours, HED jitter, hue, saturation, "
         "brightness, contrast, gamma, blur, noise, JPEG, mask erosion).",
         "",
         "## Decision",
-        f"- Temperature {d['temperature']:.3f}; threshold {d['threshold']:.4f}: {d['threshold_rule']}.",
-        f"- Uncertain band {d['uncertain_band'][0]:.4f}–{d['uncertain_band'][1]:.4f}: {d['uncertain_band_rule']}.",
-        f"- Test-time augmentation (8 flips and rotations) {'on' if d['tta'] else 'off'} by default: held-out "
+        f"- Temperature {d.temperature:.3f}; threshold {d.threshold:.4f}: {d.threshold_rule}.",
+        f"- Uncertain band {d.uncertain_low:.4f}–{d.threshold:.4f}: {d.uncertain_band_rule}.",
+        f"- Test-time augmentation (8 flips and rotations) {'on' if d.tta else 'off'} by default: held-out "
         "AUROC without / with it "
-        + ", ".join(f"{lab} {a:.3f} / {b:.3f}" for lab, (a, b) in d["tta_comparison"]["auroc_without_and_with"].items())
-        + f" (used where it gains at least {d['tta_comparison']['min_gain']} on every lab).",
+        + ", ".join(f"{lab} {a:.3f} / {b:.3f}" for lab, (a, b) in d.tta_comparison.auroc_without_and_with.items())
+        + f" (used where it gains at least {d.tta_comparison.min_gain} on every lab).",
         "",
         "## Held-out results (cells never trained on, at the threshold above)",
         "",
@@ -674,7 +684,7 @@ def markdown(card: dict) -> str:
         "",
         "Per cell and reference lab: mean distance to its nearest reference cells of that lab in the model's "
         "embedding, in colour, in size and in all three together; per case: the median over its cells over "
-        "the lab's cut-off. " + f["calibration"] + ". A case is familiar when it is within every cut-off "
+        "the lab's cut-off. " + f.calibration + ". A case is familiar when it is within every cut-off "
         "of one lab; otherwise the app calls no cell normal (all go to review). Verdicts on held-out cases "
         "(normal-cell labs: cases of 25 cells; shifted: held-out C-NMC patients with the hue turned 0.12 "
         "and/or the cells magnified):",
@@ -683,8 +693,8 @@ def markdown(card: dict) -> str:
         "|---|---|---|---|",
     ]
     lines += [
-        f"| {name} | {'yes' if row['trained_on'] else 'no'} | {row['cases']} | {row['unfamiliar']:.0%} |"
-        for name, row in f["evaluation"].items()
+        f"| {name} | {'yes' if row.trained_on else 'no'} | {row.cases} | {row.unfamiliar:.0%} |"
+        for name, row in f.evaluation.items()
     ]
     lines += [
         "",

@@ -14,6 +14,7 @@ import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
 from app.core.decision import UNCERTAIN_RECALL
+from app.core.model_card import DecisionSection
 from app.core.preprocess import Preprocessing
 from training import metrics
 from training.data import LabelledImage, find_extra_negatives, find_labelled_images
@@ -55,7 +56,7 @@ class CrossValidation:
     preprocessing: Preprocessing
     extras: list[LabelledImage] = field(default_factory=list)
     extra_logits: np.ndarray | None = None  # [M, 8] out-of-fold logits of the extra negatives
-    decision: dict = field(default_factory=dict)
+    decision: DecisionSection | None = None
     evaluation: dict = field(default_factory=dict)
 
 
@@ -127,7 +128,7 @@ def run(config: TrainingConfig, log=print):
     decide(cv, config.target_recall)
     log(
         f"out-of-fold: AUROC {cv.evaluation['auroc']:.3f}, recall {cv.evaluation['recall']:.3f}, "
-        f"specificity {cv.evaluation['specificity']:.3f} (TTA {cv.decision['tta']})"
+        f"specificity {cv.evaluation['specificity']:.3f} (TTA {cv.decision.tta})"
     )
     final = train_head(
         np.concatenate([features, extra_features]),
@@ -158,23 +159,21 @@ def _check_enough_patients(images: list[LabelledImage], folds: int) -> None:
             )
 
 
-def fit_decision(labels: np.ndarray, logits: np.ndarray, target_recall: float) -> dict:
+def fit_decision(labels: np.ndarray, logits: np.ndarray, target_recall: float) -> DecisionSection:
     """TTA, temperature, threshold and uncertain band from out-of-fold logits [N, views]."""
     use_tta = metrics.auroc(labels, logits.mean(axis=1)) > metrics.auroc(labels, logits[:, 0])
     decided = decision_logits(logits, use_tta)  # TTA is 8x the compute: only where it helps
     temperature = metrics.fit_temperature(labels, decided)
     probabilities = metrics.sigmoid(decided / temperature)
     threshold = metrics.threshold_for_recall(labels, probabilities, target_recall)
-    low = min(threshold, metrics.threshold_for_recall(labels, probabilities, UNCERTAIN_RECALL))
-    return {
-        "threshold": threshold,
-        "target_recall": target_recall,
-        "uncertain_band": [low, threshold],
-        "uncertain_band_rule": f"from the threshold of out-of-fold recall {UNCERTAIN_RECALL} "
-        "up to the decision threshold",
-        "temperature": temperature,
-        "tta": bool(use_tta),
-    }
+    return DecisionSection(
+        temperature=temperature,
+        threshold=threshold,
+        target_recall=target_recall,
+        uncertain_low=min(threshold, metrics.threshold_for_recall(labels, probabilities, UNCERTAIN_RECALL)),
+        tta=bool(use_tta),
+        uncertain_band_rule=f"from the threshold of out-of-fold recall {UNCERTAIN_RECALL} up to the decision threshold",
+    )
 
 
 def decision_logits(logits: np.ndarray, tta: bool) -> np.ndarray:
@@ -182,16 +181,16 @@ def decision_logits(logits: np.ndarray, tta: bool) -> np.ndarray:
     return logits.mean(axis=1) if tta else logits[:, 0]
 
 
-def decided_probabilities(logits: np.ndarray, decision: dict) -> np.ndarray:
+def decided_probabilities(logits: np.ndarray, decision: DecisionSection) -> np.ndarray:
     """Calibrated probabilities of logits [N, views] under a `fit_decision` result."""
-    return metrics.sigmoid(decision_logits(logits, decision["tta"]) / decision["temperature"])
+    return decision.rule.probabilities(decision_logits(logits, decision.tta))
 
 
 def decide(cv: CrossValidation, target_recall: float) -> None:
     """Pick TTA, temperature, threshold and uncertain band from out-of-fold logits; evaluate."""
     cv.decision = fit_decision(cv.labels, cv.logits, target_recall)
-    threshold, low = cv.decision["threshold"], cv.decision["uncertain_band"][0]
-    logits = decision_logits(cv.logits, cv.decision["tta"])
+    threshold, low = cv.decision.threshold, cv.decision.uncertain_low
+    logits = decision_logits(cv.logits, cv.decision.tta)
     probabilities = decided_probabilities(cv.logits, cv.decision)
     auroc_single = metrics.auroc(cv.labels, cv.logits[:, 0])
     auroc_tta = metrics.auroc(cv.labels, cv.logits.mean(axis=1))

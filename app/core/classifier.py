@@ -15,18 +15,19 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
 
 from app.core.decision import DecisionRule
 from app.core.familiarity import FamiliarityError
-from app.core.model_card import ModelCard, ModelCardError
+from app.core.model_card import CARD_FILE, MODEL_FILE, ModelCard, ModelCardError
 from app.core.preprocess import model_input, tta_views
 from app.core.resources import models_dir
 
-MODEL_FILE = "blast_classifier.tflite"
-CARD_FILE = "model_card.json"
+if TYPE_CHECKING:
+    from ai_edge_litert.interpreter import Interpreter
+
 TTA_VIEWS = 8
 """Images per cell with test-time augmentation: `tta_views`, 4 rotations x 2 flips."""
 
@@ -176,6 +177,10 @@ class Classifier:
 
 
 def _open_interpreter(model_path: Path, num_threads: int) -> Interpreter:
+    """LiteRT is imported here, when a model is opened: modules that only name the classifier
+    (the report, the site library) load without it."""
+    from ai_edge_litert.interpreter import Interpreter
+
     try:
         content = model_path.read_bytes()
     except FileNotFoundError as error:

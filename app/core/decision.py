@@ -9,7 +9,9 @@ rule refitted on one lab's reviewed cells.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -33,8 +35,7 @@ class DecisionRule:
 
     def probabilities(self, logits: np.ndarray | float) -> np.ndarray:
         """Calibrated blast probabilities of raw logits (numerically stable sigmoid)."""
-        scaled = np.asarray(logits, dtype=np.float64) / self.temperature + self.bias
-        return 0.5 * (1.0 + np.tanh(scaled / 2.0))
+        return sigmoid(np.asarray(logits, dtype=np.float64) / self.temperature + self.bias)
 
     def call(self, probability: float, threshold: float | None = None) -> str:
         """'flagged', 'uncertain' or 'normal'; an overridden threshold carries the band along."""
@@ -56,6 +57,22 @@ class DecisionRule:
 def describe_rule(rule_name: str | None) -> str:
     """How a case's rule reads in the app and the report."""
     return rule_name if rule_name and rule_name != MODEL_CARD_RULE else "model card (no site profile)"
+
+
+def sigmoid(values: np.ndarray | float) -> np.ndarray:
+    """The logistic function, numerically stable (via tanh), in float64."""
+    return 0.5 * (1.0 + np.tanh(np.asarray(values, dtype=np.float64) / 2.0))
+
+
+def wilson_interval(share: float, trials: float, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion `share` observed in `trials` (which may be an
+    effective, fractional number of trials); unlike the normal approximation it stays
+    honest at 0 and 1."""
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    scale = 1 + z * z / trials
+    centre = (share + z * z / (2 * trials)) / scale
+    half = z * math.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials)) / scale
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def auroc(is_blast: np.ndarray, scores: np.ndarray) -> float:

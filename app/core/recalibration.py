@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from app.core.decision import UNCERTAIN_RECALL, DecisionRule, auroc, threshold_for_recall
+from app.core.decision import UNCERTAIN_RECALL, DecisionRule, auroc, sigmoid, threshold_for_recall, wilson_interval
 from app.core.store import LabLabel
 
 MINIMUM_BLASTS = 50
@@ -219,7 +219,7 @@ def platt_scaling(logits: np.ndarray, is_blast: np.ndarray, iterations: int = 50
     weights = np.array([1.0, 0.0])
     ridge = 1e-6 * np.eye(2)
     for _ in range(iterations):
-        p = 0.5 * (1.0 + np.tanh(design @ weights / 2.0))
+        p = sigmoid(design @ weights)
         gradient = design.T @ (p - target)
         hessian = design.T @ (design * (p * (1 - p))[:, None]) + ridge
         step = np.linalg.solve(hessian, gradient)
@@ -266,7 +266,4 @@ def clustered_proportion(hits: np.ndarray, case_ids: np.ndarray) -> tuple[float,
         effective = float(np.clip(p * (1 - p) / max(variance, 1e-12), cases, n))
     else:
         effective = float(cases)
-    z = 1.959964
-    centre = (p + z * z / (2 * effective)) / (1 + z * z / effective)
-    half = z * np.sqrt(p * (1 - p) / effective + z * z / (4 * effective**2)) / (1 + z * z / effective)
-    return p, (float(max(0.0, centre - half)), float(min(1.0, centre + half)))
+    return p, wilson_interval(p, effective)

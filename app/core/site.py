@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from app.core.classifier import CARD_FILE, MODEL_FILE
 from app.core.decision import DecisionRule
 from app.core.files import replaced_atomically
-from app.core.model_card import ModelCard, ModelCardError
+from app.core.model_card import CARD_FILE, MODEL_FILE, ModelCard, ModelCardError
 from app.core.pipeline import assess_familiarity
 from app.core.recalibration import RateEstimate, Recalibration
 from app.core.resources import models_dir

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -15,6 +15,8 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QListWidget,
+    QListWidgetItem,
     QProgressBar,
     QPushButton,
     QTableWidget,
@@ -28,6 +30,61 @@ from app.gui.review import local_time
 
 INPUT_KINDS = {None: "Detect per image", "crop": "Single cells on black", "field": "Fields, crops with background"}
 """The case's input kind (store value) and how it is offered."""
+
+
+class CaseList(QListWidget):
+    """Every case, newest first as the store lists them; a click asks to open one."""
+
+    case_chosen = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self.itemClicked.connect(lambda item: self.case_chosen.emit(item.data(Qt.ItemDataRole.UserRole)))
+
+    def show_cases(self, cases: Sequence[Case], current: int | None) -> None:
+        self.clear()
+        for case in cases:
+            item = QListWidgetItem(
+                f"{'✔ ' if case.signed_off else ''}{case.name}\n{case.sample_id or '—'} · {local_time(case.created_at)}"
+            )
+            item.setToolTip(
+                f"Signed off by {case.signed_off_by}, {local_time(case.signed_off_at)}"
+                if case.signed_off
+                else "Open: review and sign-off pending"
+            )
+            item.setData(Qt.ItemDataRole.UserRole, case.id)
+            self.addItem(item)
+        if current is not None:
+            self.select(current)
+
+    def select(self, case_id: int) -> None:
+        for row in range(self.count()):
+            if self.item(row).data(Qt.ItemDataRole.UserRole) == case_id:
+                self.setCurrentRow(row)
+
+
+class FamiliarityBanner(QLabel):
+    """Over the gallery of an unfamiliar case: why, and that every cell is to be reviewed."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self.setStyleSheet(
+            "background: #fff3cd; color: #5c3c00; border: 1px solid #e0a800; padding: 6px; font-weight: bold;"
+        )
+        self.hide()
+
+    def show_case(self, case: Case | None) -> None:
+        familiarity = case.familiarity if case else None
+        self.setVisible(bool(case and case.unfamiliar and familiarity))
+        if familiarity is not None and self.isVisible():
+            self.setText(
+                f"⚠ Unfamiliar images: {familiarity.reason}. The model's recall is not known to hold here, "
+                "so the AI calls no cell normal: every cell is in the review queue and needs a decision "
+                "before sign-off. Lab › Adapt to This Lab fits the model to this lab's reviewed cells."
+            )
+            self.setToolTip(familiarity.describe())
 
 
 class CaseDetails(QGroupBox):

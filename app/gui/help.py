@@ -32,10 +32,9 @@ def about_html(card: ModelCard | None) -> str:
     if card is None:
         model = "<b>The classifier model is missing</b>: cases can be reviewed but not classified."
     else:
-        training = card.raw.get("training_data", {})
         model = (
-            f"Model {card.version} ({card.raw.get('model', {}).get('architecture', 'architecture not stated')}).<br>"
-            f"Trained on: {training.get('source', 'not stated in the model card')}.<br>"
+            f"Model {card.version} ({card.model.architecture}).<br>"
+            f"Trained on: {card.training_data.source}.<br>"
             "C-NMC 2019: Gupta A., Gupta R. (2019), ALL Challenge dataset of ISBI 2019, "
             "The Cancer Imaging Archive (TCIA), licence CC BY 3.0."
         )

@@ -8,7 +8,7 @@ running batch would otherwise decide part of a case the old way).
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -25,9 +25,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.recalibration import LabelSet, Recalibration, RecalibrationRefused, recalibrate
-from app.core.site import BUNDLED, ActiveSetup, ModelChoice, SiteLibrary, SiteProfile, apply_to_open_cases
+from app.core.recalibration import (
+    MINIMUM_BLASTS,
+    MINIMUM_CASES,
+    MINIMUM_NORMALS,
+    LabelSet,
+    Recalibration,
+    RecalibrationRefused,
+)
+from app.core.site import BUNDLED, ActiveSetup, ModelChoice, SiteLibrary, SiteProfile
 from app.core.store import CaseStore
+from app.gui.tasks import run_task
+from app.services import lab as lab_service
 
 PROFILE_COLUMNS = (
     "Rule",
@@ -47,26 +56,6 @@ MODEL_COLUMNS = (
 )
 
 
-class _FitSignals(QObject):
-    result = Signal(object)
-    error = Signal(str)
-
-
-class FitWorker(QRunnable):
-    """Fits a site profile off the GUI thread; reports a `Recalibration` or the refusal."""
-
-    def __init__(self, labels: LabelSet, current_rule, target_recall: float) -> None:
-        super().__init__()
-        self.signals = _FitSignals()
-        self._labels, self._rule, self._target = labels, current_rule, target_recall
-
-    def run(self) -> None:
-        try:
-            self.signals.result.emit(recalibrate(self._labels, self._rule, self._target))
-        except RecalibrationRefused as error:
-            self.signals.error.emit(str(error))
-
-
 class LabDialog(QDialog):
     """The lab's labels, its site profiles and models, and the one in use."""
 
@@ -79,8 +68,6 @@ class LabDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Adapt to this lab")
         self.store, self.library, self.operator, self.busy = store, library, operator, busy
-        self.pool = QThreadPool(self)
-        self._worker: FitWorker | None = None
         self.in_use = QLabel()
         self.labels_text = QLabel(wordWrap=True)
         self.target = QDoubleSpinBox(decimals=2, minimum=0.5, maximum=0.99, singleStep=0.01)
@@ -115,7 +102,7 @@ class LabDialog(QDialog):
         layout.addWidget(buttons)
         self.resize(1320, 660)
         self.refresh()
-        self.target.setValue(self._setup.model.card.raw["decision"].get("target_recall", 0.95))
+        self.target.setValue(self._setup.model.card.decision.target_recall)
 
     @property
     def _setup(self) -> ActiveSetup:
@@ -129,7 +116,8 @@ class LabDialog(QDialog):
         self.labels_text.setText(
             f"Reviewed cells of signed-off cases, classified by model {setup.model.card.version}: "
             f"<b>{labels.blasts}</b> confirmed blasts and <b>{labels.normals}</b> confirmed normal cells "
-            f"from <b>{labels.cases}</b> cases. A site profile needs at least 50, 50 and 5. Only cells "
+            f"from <b>{labels.cases}</b> cases. A site profile needs at least "
+            f"{MINIMUM_BLASTS}, {MINIMUM_NORMALS} and {MINIMUM_CASES}. Only cells "
             "someone decided count: decide some cells called normal too, or recall looks better than it is."
         )
         rules: list[SiteProfile | None] = [None] + [
@@ -156,11 +144,14 @@ class LabDialog(QDialog):
         """Fit on the pool; the result is saved as a new profile, not used until chosen."""
         self.fit_button.setEnabled(False)
         self.fit_result.setText("Fitting…")
-        setup = self._setup
-        self._worker = FitWorker(self._labels(setup), setup.rule, self.target.value())
-        self._worker.signals.result.connect(self._fitted)
-        self._worker.signals.error.connect(self._refused)
-        self.pool.start(self._worker)
+        setup, labels, target = self._setup, self._labels(self._setup), self.target.value()
+        run_task(
+            lambda _: lab_service.fit_profile(labels, setup, target),
+            self._fitted,
+            self._fit_failed,
+            description="Fitting a site profile",
+            parent=self,
+        )
 
     def use_selected_profile(self) -> None:
         row = self.profiles.currentRow()
@@ -175,10 +166,9 @@ class LabDialog(QDialog):
             return
         self._switch(self.models.item(row, 0).data(Qt.ItemDataRole.UserRole).key, None)
 
-    @Slot(object)
     def _fitted(self, result: Recalibration) -> None:
         setup = self._setup
-        profile = self.library.save_profile(result, setup.model.card.version, self.operator, setup.rule.name)
+        profile = lab_service.save_profile(self.library, setup, result, self.operator)
         self.fit_button.setEnabled(True)
         self.fit_result.setText(
             f"Saved <b>{profile.name}</b>, not in use until you choose it below. On this lab's cells, "
@@ -188,9 +178,10 @@ class LabDialog(QDialog):
         )
         self.refresh()
 
-    @Slot(str)
-    def _refused(self, reason: str) -> None:
+    def _fit_failed(self, error: Exception) -> None:
+        """A refusal (too few labels...) is said in place; anything else also as an error."""
         self.fit_button.setEnabled(True)
+        reason = str(error) if isinstance(error, RecalibrationRefused) else f"Fitting failed: {error}"
         self.fit_result.setText(f"<span style='color:#d32f2f'>{reason}</span>")
 
     def _switch(self, model_key: str, profile_number: int | None) -> None:
@@ -207,19 +198,57 @@ class LabDialog(QDialog):
         )
         if answer != QMessageBox.StandardButton.Yes:
             return
-        setup = self.library.use(model_key, profile_number, self.operator)
-        changed = apply_to_open_cases(self.store, setup)
+        for button in (self.use_profile_button, self.use_model_button, self.back_button):
+            button.setEnabled(False)
+        run_task(
+            lambda _: lab_service.switch_setup(self.store, self.library, model_key, profile_number, self.operator),
+            self._switched,
+            description="Changing what classifies",
+            parent=self,
+        )
+
+    def _switched(self, result: tuple[ActiveSetup, list[str]]) -> None:
         self.refresh()
-        self.setup_changed.emit(setup, changed)
+        self.setup_changed.emit(*result)
 
     def _labels(self, setup: ActiveSetup) -> LabelSet:
-        return LabelSet.of_model(self.store.lab_labels(), setup.model.card.version)
+        return lab_service.lab_labels(self.store, setup)
+
+
+class SetupButton(QPushButton):
+    """The status bar's note of what classifies new cells (a click opens the lab dialog), or
+    that the model is missing."""
+
+    def __init__(self, setup: ActiveSetup | None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFlat(True)
+        self.setToolTip("The model and decision rule that classify new cells: click to adapt to this lab")
+        if setup is None:
+            self.setText("⚠ Model missing: classification is unavailable")
+            self.setStyleSheet("color: #d32f2f; font-weight: bold;")
+            self.setEnabled(False)
+        else:
+            self.show_setup(setup)
+
+    def show_setup(self, setup: ActiveSetup) -> None:
+        self.setText(setup.describe())
+
+
+def setup_change_message(setup: ActiveSetup, changed: list[str], override: float | None) -> str:
+    """What changed when a new setup was chosen (and that a Settings threshold was dropped)."""
+    cleared = (
+        f" Your threshold {override:.3f} from Settings was for the previous rule: new cases use "
+        f"{setup.rule.threshold:.3f}."
+        if override is not None
+        else ""
+    )
+    return f"Now in use: {setup.describe()}. Re-decided open cases: {', '.join(changed) or 'none'}.{cleared}"
 
 
 def _profile_row(profile: SiteProfile | None, setup: ActiveSetup) -> list[str]:
     if profile is None:
         card = setup.model.card
-        return ["model card", card.raw.get("created", "")[:10], "training", f"{card.threshold:.3f}", "—", "—"]
+        return ["model card", card.created[:10], "training", f"{card.threshold:.3f}", "—", "—"]
     return [
         profile.name,
         profile.created_at[:16].replace("T", " "),
@@ -231,22 +260,21 @@ def _profile_row(profile: SiteProfile | None, setup: ActiveSetup) -> list[str]:
 
 
 def _model_row(model: ModelChoice) -> list[str]:
-    metrics = model.card.raw.get("metrics", {})
-    lab = model.card.raw.get("lab_evaluation")
+    metrics, lab = model.card.metrics, model.card.lab_evaluation
     compared = (
         "—"
         if not lab
         else " → ".join(
-            f"AUROC {lab[side]['auroc']:.2f}, recall {lab[side]['recall']:.2f}, spec. {lab[side]['specificity']:.2f}"
-            for side in ("current", "retrained")
+            f"AUROC {side.auroc:.2f}, recall {side.recall:.2f}, spec. {side.specificity:.2f}"
+            for side in (lab.current, lab.retrained)
         )
     )
     return [
         model.card.version,
         "bundled" if model.bundled else "retrained on this lab",
         f"{model.card.threshold:.3f}",
-        f"{metrics.get('auroc', float('nan')):.3f}",
-        f"{metrics.get('recall', float('nan')):.2f} / {metrics.get('specificity', float('nan')):.2f}",
+        f"{metrics.auroc:.3f}",
+        f"{metrics.recall:.2f} / {metrics.specificity:.2f}",
         compared,
     ]
 

@@ -29,7 +29,9 @@ from PySide6.QtWidgets import (
     QGraphicsScene,
     QGraphicsView,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
+    QMessageBox,
     QSplitter,
     QToolButton,
     QVBoxLayout,
@@ -37,8 +39,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.loading import ImageLoadError, load_image
-from app.core.store import CaseStore, CellRecord, StoreError
+from app.core.store import Case, CaseStore, CellRecord, StoreError
 from app.gui.gallery import CALL_COLOURS, content_square, describe_cell
+from app.gui.tasks import run_task
 
 ZOOM_STEP = 1.25
 CONTEXT = 4
@@ -196,6 +199,7 @@ class ReviewPanel(QWidget):
         self.info.setWordWrap(True)
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._source: tuple[str, QPixmap | str] | None = None
+        self._showing: tuple[CellRecord, list[CellRecord]] | None = None
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         for title, view in ((self.cell_title, self.cell_view), (self.field_title, self.field_view)):
@@ -222,14 +226,45 @@ class ReviewPanel(QWidget):
         layout.addLayout(buttons)
 
     def show_cell(self, record: CellRecord, crop_png: bytes, field_cells: Sequence[CellRecord]) -> None:
-        """Show a cell large and its source image with the cells found in it."""
+        """Show a cell large, and its source image with the cells found in it (decoded off the
+        GUI thread the first time: a field image may be large)."""
         square = content_square(Image.open(io.BytesIO(crop_png)))
         self.cell_view.show_pixmap(
             QPixmap.fromImage(QImage.fromData(crop_png)),
             QRectF(QPointF(*square[:2]), QPointF(*square[2:])) if square else None,
         )
-        source = self._source_pixmap(record.image_path)
-        name = Path(record.image_path).name
+        self.info.setText(_details(record))
+        self._showing = (record, list(field_cells))
+        path = record.image_path
+        if self._source is not None and self._source[0] == path:
+            self._show_source()
+            return
+        self.field_view.show_message("Loading the source image…")
+        self.field_title.setText(f"Source image: {Path(path).name}")
+        run_task(
+            lambda _: _decoded_source(path),
+            lambda image: self._source_loaded(path, image if isinstance(image, str) else QPixmap.fromImage(image)),
+            description="Showing the source image",
+            parent=self,
+        )
+
+    def clear(self, message: str = "Select a cell in the gallery.") -> None:
+        self._showing = None
+        self.cell_view.scene().clear()
+        self.field_view.scene().clear()
+        self.field_title.setText("Source image")
+        self.info.setText(message)
+
+    def _source_loaded(self, path: str, source: QPixmap | str) -> None:
+        self._source = (path, source)
+        if self._showing is not None and self._showing[0].image_path == path:
+            self._show_source()
+
+    def _show_source(self) -> None:
+        """The source image of the cell shown (the last one decoded is kept), or why it cannot be."""
+        assert self._source is not None and self._showing is not None
+        record, field_cells = self._showing
+        source, name = self._source[1], Path(record.image_path).name
         if isinstance(source, str):
             self.field_view.show_message(source)
             self.field_title.setText(f"Source image: {name} (not available)")
@@ -237,22 +272,34 @@ class ReviewPanel(QWidget):
             self.field_view.show_field(source, field_cells, record.id)
             count = f", {len(field_cells)} cells" if len(field_cells) > 1 else ""
             self.field_title.setText(f"Source image: {name} ({source.width()}×{source.height()}{count})")
-        self.info.setText(_details(record))
 
-    def clear(self, message: str = "Select a cell in the gallery.") -> None:
-        self.cell_view.scene().clear()
-        self.field_view.scene().clear()
-        self.field_title.setText("Source image")
-        self.info.setText(message)
 
-    def _source_pixmap(self, path: str) -> QPixmap | str:
-        """The source image (the last one is kept), or why it cannot be shown."""
-        if self._source is None or self._source[0] != path:
-            try:
-                self._source = (path, QPixmap.fromImage(_qimage(load_image(path).rgb)))
-            except ImageLoadError as error:
-                self._source = (path, f"The source image cannot be shown:\n{error.reason}")
-        return self._source[1]
+def _decoded_source(path: str) -> QImage | str:
+    """The source image, or why it cannot be shown."""
+    try:
+        return _qimage(load_image(path).rgb)
+    except ImageLoadError as error:
+        return f"The source image cannot be shown:\n{error.reason}"
+
+
+def ask_reviewer(parent: QWidget, settings) -> str | None:
+    """The operator from the settings; asked for (and kept) the first time."""
+    if settings.operator:
+        return settings.operator
+    name, ok = QInputDialog.getText(parent, "Operator", "Your name, recorded with every review decision:")
+    if not ok or not name.strip():
+        return None
+    settings.operator = name
+    return settings.operator
+
+
+def confirm_sign_off(parent: QWidget, case: Case, reviewer: str) -> bool:
+    answer = QMessageBox.question(
+        parent,
+        "Sign off case",
+        f"Sign off case “{case.name}” as {reviewer}?\n\nAfter sign-off the case can no longer be changed.",
+    )
+    return answer == QMessageBox.StandardButton.Yes
 
 
 def _details(record: CellRecord) -> str:

@@ -1,0 +1,150 @@
+"""The main window's actions (with their shortcuts) and its menus."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoStack
+from PySide6.QtWidgets import QHBoxLayout, QMainWindow, QToolButton
+
+from app.core.store import CaseSummary
+
+FILTERS = {
+    "all": "All",
+    "flagged": "Flagged",
+    "uncertain": "Uncertain",
+    "normal": "Normal",
+    "unreviewed": "To review",
+    "reviewed": "Reviewed",
+    "errors": "Errors",
+}
+"""Gallery filters: the store's cell groups, and the case's unreadable files."""
+SORTS = {"probability": "Most suspicious first", "position": "Image order"}
+DECISION_KEYS = {"blast": ("Blast", "B"), "normal": ("Normal", "N"), "unsure": ("Unsure", "U")}
+
+
+@dataclass(frozen=True)
+class WindowActions:
+    """Every action of the main window, by what it does."""
+
+    open_folder: QAction
+    export: QAction
+    settings: QAction
+    lab: QAction
+    quit: QAction
+    undo: QAction
+    redo: QAction
+    decisions: dict[str, QAction]
+    sign_off: QAction
+    filters: dict[str, QAction]
+    sorts: dict[str, QAction]
+    about: QAction
+    shortcuts: QAction
+
+    def current_filter(self) -> str:
+        return next(key for key, action in self.filters.items() if action.isChecked())
+
+    def show_counts(self, summary: CaseSummary | None) -> None:
+        """Each filter's name with the number of cells (or files) it shows."""
+        counts = (
+            {}
+            if summary is None
+            else {
+                "all": summary.cells,
+                "flagged": summary.flagged,
+                "uncertain": summary.uncertain,
+                "normal": summary.normal,
+                "unreviewed": summary.to_review - summary.reviewed,
+                "errors": summary.errors,
+            }
+        )
+        for key, action in self.filters.items():
+            action.setText(f"{FILTERS[key]} ({counts[key]})" if key in counts else FILTERS[key])
+
+
+def build_actions(window, undo_stack: QUndoStack) -> WindowActions:
+    """The actions, connected to the window's slots of the same meaning."""
+
+    def action(text: str, slot: Callable[[], object], shortcut: QKeySequence | str | None = None) -> QAction:
+        made = QAction(text, window)
+        if shortcut is not None:
+            made.setShortcut(QKeySequence(shortcut))
+        made.triggered.connect(lambda _=False: slot())
+        return made
+
+    undo = undo_stack.createUndoAction(window, "&Undo")
+    undo.setShortcut(QKeySequence("Ctrl+Z"))
+    redo = undo_stack.createRedoAction(window, "&Redo")
+    redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+    return WindowActions(
+        open_folder=action("&Open Folder…", window.choose_folder, QKeySequence.StandardKey.Open),
+        export=action("&Export Report…", window.export_report, "Ctrl+E"),
+        settings=action("&Settings…", window.show_settings, "Ctrl+,"),
+        lab=action("&Adapt to This Lab…", window.show_lab, "Ctrl+L"),
+        quit=action("&Quit", window.close, QKeySequence.StandardKey.Quit),
+        undo=undo,
+        redo=redo,
+        decisions={
+            key: action(f"{label} ({letter})", lambda key=key: window.decide(key), letter)
+            for key, (label, letter) in DECISION_KEYS.items()
+        },
+        sign_off=action("Sign &Off Case…", window.sign_off),
+        filters=_choice_actions(window, FILTERS, window.set_filter, "Ctrl+{}"),
+        sorts=_choice_actions(window, SORTS, window.set_sort),
+        about=action("&About BlastScan", window.show_about),
+        shortcuts=action("&Keyboard Shortcuts", window.show_shortcuts, QKeySequence.StandardKey.HelpContents),
+    )
+
+
+def build_menus(window: QMainWindow, actions: WindowActions) -> None:
+    menus = window.menuBar()
+    file = menus.addMenu("&File")
+    file.addActions([actions.open_folder, actions.export])
+    file.addSeparator()
+    file.addActions([actions.settings, actions.quit])
+    edit = menus.addMenu("&Edit")
+    edit.addActions([actions.undo, actions.redo])
+    review = menus.addMenu("&Review")
+    review.addActions(list(actions.decisions.values()))
+    review.addSeparator()
+    review.addAction(actions.sign_off)
+    view = menus.addMenu("&View")
+    view.addActions(list(actions.filters.values()))
+    view.addSeparator()
+    view.addActions(list(actions.sorts.values()))
+    menus.addMenu("&Lab").addAction(actions.lab)
+    menus.addMenu("&Help").addActions([actions.shortcuts, actions.about])
+
+
+def filter_bar(actions: WindowActions) -> QHBoxLayout:
+    """A button per gallery filter, then the sort menu."""
+    bar = QHBoxLayout()
+    for action in actions.filters.values():
+        button = QToolButton()
+        button.setDefaultAction(action)
+        button.setAutoRaise(True)
+        bar.addWidget(button)
+    bar.addStretch(1)
+    sort_button = QToolButton()
+    sort_button.setText("Sort ▾")
+    sort_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+    sort_button.setStyleSheet("QToolButton::menu-indicator { image: none; }")
+    sort_button.addActions(list(actions.sorts.values()))
+    bar.addWidget(sort_button)
+    return bar
+
+
+def _choice_actions(
+    window, choices: dict[str, str], slot: Callable[[str], None], shortcut: str | None = None
+) -> dict[str, QAction]:
+    """Checkable actions, one of which is on (the first at start)."""
+    group = QActionGroup(window)
+    actions = {}
+    for number, (key, text) in enumerate(choices.items(), start=1):
+        made = QAction(text, group, checkable=True, checked=number == 1)
+        if shortcut:
+            made.setShortcut(QKeySequence(shortcut.format(number)))
+        made.triggered.connect(lambda _=False, key=key: slot(key))
+        actions[key] = made
+    return actions

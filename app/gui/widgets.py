@@ -1,0 +1,19 @@
+"""Small layout helpers shared by the windows."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+
+def column(*parts) -> QWidget:
+    """A widget stacking widgets and layouts; (part, stretch) pairs stretch."""
+    column = QWidget()
+    layout = QVBoxLayout(column)
+    layout.setContentsMargins(4, 4, 4, 4)
+    for part in parts:
+        part, stretch = part if isinstance(part, tuple) else (part, 0)
+        if isinstance(part, QWidget):
+            layout.addWidget(part, stretch)
+        else:
+            layout.addLayout(part, stretch)
+    return column
