@@ -1,14 +1,16 @@
-"""The `blastscan` command: `classify` runs a headless batch, `report` writes a case's workbook;
-no command opens the desktop app.
+"""The `blastscan` command: `classify` runs a headless batch, `report` writes a case's workbook,
+`lab` adapts to the lab, and the review commands of `app.cli_review` (`decide`, `sign-off`,
+`amend`, `case`) review headless; no command opens the desktop app.
 
 Exit codes: 0 when the batch ran (bad files are rows with status 'error'), 1 when the run
 could not start (model, case database) or the report could not be written, 2 on a usage
-error or when no input could be read.
+error or when no input could be read, 3 when the case's review rules refuse (`app.cli_support`).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -16,26 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from app import __version__
+from app.cli_review import REVIEW_COMMANDS, add_case_details, apply_case_details
+from app.cli_support import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandFailed, opened_case
+from app.cli_support import add_data_dir as _add_data_dir
+from app.cli_support import fail as _fail
 
 if TYPE_CHECKING:  # the core is imported only when a command runs: the app must open fast
     from app.core.recalibration import LabelSet
     from app.core.site import SiteLibrary
-
-CSV_HEADER = (
-    "image_path",
-    "cell_index",
-    "x",
-    "y",
-    "width",
-    "height",
-    "blast_probability",
-    "flagged",
-    "status",
-    "message",
-)
-"""The columns of `classify --csv` (`app.services.export.csv_rows` fills them in this order)."""
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 _CLASSIFY_EPILOG = """\
 The CSV has one row per cell (a single-cell crop is one row, cell_index 0) with its box
@@ -57,6 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exit_request:  # --help, --version and usage errors
         return int(exit_request.code or 0)
+    from app.core.store import data_dir
+    from app.logs import log_path, start_logging
+
+    start_logging(data_dir(args.data_dir))
     try:
         code = args.run(args)
         sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below
@@ -64,6 +58,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (`blastscan lab | head`): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except CommandFailed as failure:
+        return _fail(str(failure), failure.code, failure.details)
+    except Exception as error:  # a bug: its traceback goes to the log, the user gets one line
+        logging.getLogger(__name__).exception("blastscan %s failed", argv[0])
+        where = log_path()
+        return _fail(
+            f"unexpected error: {type(error).__name__}: {error}" + (f" (details in {where})" if where else ""),
+            EXIT_FAILED,
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,7 +101,14 @@ def _add_classify(commands: argparse._SubParsersAction) -> None:
         help="case to add to (created if new; default: the case of these files and folders, as the desktop "
         "app opens it, named after the first folder)",
     )
-    add("--threshold", type=_probability, metavar="T", help="decision threshold (default: the model card's)")
+    add(
+        "--threshold",
+        type=_probability,
+        metavar="T",
+        help="override the decision threshold (default: the rule's; the case records it with --by)",
+    )
+    add("--by", metavar="NAME", help="who overrides the threshold (required with --threshold)")
+    add_case_details(classify)
     add(
         "--tta",
         action=argparse.BooleanOptionalAction,
@@ -157,16 +167,7 @@ def _add_lab(commands: argparse._SubParsersAction) -> None:
     lab.set_defaults(run=_run_lab)
 
 
-def _add_data_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        metavar="D",
-        help="folder of the case database (default: $BLASTSCAN_DATA_DIR or the user data folder)",
-    )
-
-
-COMMANDS = {"classify": _add_classify, "report": _add_report, "lab": _add_lab}
+COMMANDS = {"classify": _add_classify, "report": _add_report, "lab": _add_lab, **REVIEW_COMMANDS}
 """Sub-commands by name, each a function adding its parser (with `run` as default)."""
 
 
@@ -185,6 +186,8 @@ def _run_classify(args: argparse.Namespace) -> int:
     for target, what in ((out, "CSV"), (report, "report")):
         if target is not None and not target.parent.is_dir():
             return _fail(f"the folder for the {what} does not exist: {target.parent}", EXIT_USAGE)
+    if args.threshold is not None and not (args.by or "").strip():
+        return _fail("say who overrides the threshold with --by NAME", EXIT_USAGE)
     sources = resolved_sources(args.paths)
     images = discover_images(sources)
     if not images:
@@ -196,12 +199,21 @@ def _run_classify(args: argparse.Namespace) -> int:
     with store:
         try:
             input_kind = None if args.input_kind == "auto" else args.input_kind
-            case = case_for_sources(store, sources, name=args.case, input_kind=input_kind)
+            case = apply_case_details(
+                store, case_for_sources(store, sources, name=args.case, input_kind=input_kind), args
+            )
             job = ClassificationJob.for_case(
-                store, case.id, tuple(images), tta=args.tta, threshold=args.threshold, threads=args.threads
+                store,
+                case.id,
+                tuple(images),
+                tta=args.tta,
+                threshold=args.threshold,
+                threads=args.threads,
+                threshold_by=args.by,
             )
             print(job.setup.describe() + (f" ({job.setup.note})" if job.setup.note else ""), file=sys.stderr)
             summary = job.run(progress=_ProgressBar(sys.stderr))
+            case = store.get_case(case.id)
         except (ClassifierError, StoreError, SiteError) as error:
             return _fail(str(error), EXIT_FAILED)
         except KeyboardInterrupt:
@@ -224,34 +236,23 @@ def _run_classify(args: argparse.Namespace) -> int:
         )
     print(
         f"{summary.total} image(s), {summary.skipped} done before, {summary.errors} unreadable. "
-        f"Case {case.name!r}: {totals.cells} cell(s), {totals.flagged} flagged, {totals.uncertain} uncertain. "
+        f"Case {case.name!r}: {totals.cells} cell(s), {totals.flagged} flagged, {totals.uncertain} uncertain; "
+        f"AI flag rate {totals.flag_rate.describe()}. Decided by: {case.rule_label}. "
         f"CSV: {out}" + (f" Report: {report}" if report and not report_problem else ""),
         file=sys.stderr,
     )
     if report_problem:
         return _fail(report_problem, EXIT_FAILED)
-    if not any(row[CSV_HEADER.index("status")] == "ok" for row in rows):
+    if not any(row[export.CSV_HEADER.index("status")] == "ok" for row in rows):
         return _fail("none of the inputs could be read", EXIT_USAGE)
     return EXIT_OK
 
 
 def _run_report(args: argparse.Namespace) -> int:
     from app.core.report import ReportError
-    from app.core.store import DB_FILE, CaseStore, StoreError, data_dir
     from app.services import export
-    from app.services.cases import find_case
 
-    database = data_dir(args.data_dir) / DB_FILE
-    if not database.is_file():
-        return _fail(f"no case database in {database.parent}", EXIT_USAGE)
-    try:
-        store = CaseStore(database)
-    except StoreError as error:
-        return _fail(str(error), EXIT_FAILED)
-    with store:
-        case = find_case(store, args.case)
-        if case is None:
-            return _fail(f"no case with the name or id {args.case!r} in {database}", EXIT_USAGE)
+    with opened_case(args.data_dir, args.case) as (store, case):
         out = args.xlsx.expanduser()
         try:
             export.write_report(store, case.id, out)
@@ -353,11 +354,6 @@ def _open_gui(paths: Sequence[str]) -> int:
             EXIT_USAGE,
         )
     return int(run([Path(path) for path in paths]) or 0)
-
-
-def _fail(message: str, code: int) -> int:
-    print(f"blastscan: {message}", file=sys.stderr)
-    return code
 
 
 def _probability(text: str) -> float:

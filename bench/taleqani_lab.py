@@ -69,7 +69,7 @@ def main() -> None:
                 case_name = f"Taleqani {name} {start // args.fields_per_case + 1}"
                 if store.find_case(case_name) is not None:
                     continue
-                case = store.create_case(case_name)
+                case = store.create_case(case_name, sample_id=case_name)
                 run = classify_case(
                     store, case.id, fields[start : start + args.fields_per_case], classifier, cell_finder(None)
                 )

@@ -52,6 +52,7 @@ def main() -> int:
         apply_theme(app, settings.theme)
         with CaseStore(work / "cases.sqlite3") as store:
             window = MainWindow(store, settings)
+            window.identity.set("Dr. L. Moreau")  # the session's reviewer, chosen as a review starts
             window.resize(*SIZE)
             window.show()
             shoot_demo_case(window, app, args.out / "main_window.png")
@@ -68,7 +69,7 @@ def main() -> int:
 
 
 def shoot_demo_case(window: MainWindow, app: QApplication, out: Path) -> None:
-    """The demo case, classified, three cells reviewed with B/N/U, the fourth selected."""
+    """The demo case, classified, three cells reviewed with B/B/N, the fourth selected."""
     window.open_paths([demo_case_dir()])
     wait_for_batch(window, app)
     window.header.sample_id.setText("DEMO-0001")
@@ -83,7 +84,7 @@ def shoot_field_case(window: MainWindow, app: QApplication, folder: Path, out: P
     """A case of one whole-field image in image order, the cell nearest its centre selected."""
     window.open_paths([folder])
     wait_for_batch(window, app)
-    window.sort_actions["position"].trigger()
+    window.window_actions.sorts["position"].trigger()
     model = window.model
     image = window.store.list_images(window.case.id)[0]
 

@@ -62,7 +62,7 @@ def classify_and_sign_off(store, folders: dict[str, Path], classifier, reviewer:
     from app.core.pipeline import classify_case
 
     for patient, folder in folders.items():
-        case = store.create_case(f"lab case {patient}")
+        case = store.create_case(f"lab case {patient}", sample_id=patient)
         classify_case(store, case.id, [folder], classifier)
         for cell in store.list_cells(case.id):
             store.set_decision(cell.id, "blast" if is_blast_patient(patient) else "normal", reviewer)

@@ -13,9 +13,10 @@ from conftest import DEMO_CASE, MODELS, REPO
 from PIL import Image
 
 from app import __version__
-from app.cli import CSV_HEADER, main
+from app.cli import main
 from app.core.classifier import Classifier
 from app.core.store import CaseStore
+from app.services.export import CSV_HEADER
 
 HEADER = "image_path,cell_index,x,y,width,height,blast_probability,flagged,status,message"
 
@@ -76,6 +77,8 @@ def test_data_dir_option_and_threshold(corpus, tmp_path):
                 "t",
                 "--threshold",
                 "0.999",
+                "--by",
+                "ana",
                 "--no-tta",
                 "--data-dir",
                 str(folder),

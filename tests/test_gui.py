@@ -10,14 +10,16 @@ from conftest import DEMO_CASE
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox, QTableWidget
+from PySide6.QtWidgets import QApplication, QInputDialog, QLabel, QMessageBox, QTableWidget
 
 from app.core.store import CaseStore, NewCell
-from app.gui.gallery import RECORD_ROLE, THUMBNAIL
+from app.gui.gallery import DECISION_COLOURS, DECISION_LETTERS, RECORD_ROLE, THUMBNAIL
 from app.gui.help import ShortcutsDialog, about_html
+from app.gui.identity import ReviewerButton
 from app.gui.lab import LabDialog
 from app.gui.main_window import MainWindow
 from app.gui.settings import Settings, SettingsDialog, apply_theme
+from app.gui.sign_off import AmendDialog, SignOffDialog
 
 BATCH_TIMEOUT_MS = 120_000
 FIELD_IMAGE = "fields_taleqani/Original/Pre/WBC-Malignant-Pre-468.jpg"
@@ -26,23 +28,39 @@ CTRL = Qt.KeyboardModifier.ControlModifier
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    """Private settings: an operator, and no test-time augmentation (fast)."""
+    """Private settings: the user's name ('Prepared by' of new cases), no test-time augmentation (fast)."""
     made = Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     made.operator = "Ana"
     made.tta = False
     return made
 
 
+@pytest.fixture(autouse=True)
+def no_unexpected_dialogs(monkeypatch):
+    """A modal dialog nobody answers would hang a headless test: each test that expects one says so."""
+
+    def unexpected(*args, **kwargs):
+        pytest.fail(f"unexpected modal dialog: {args[1:3]}")
+
+    monkeypatch.setattr(QInputDialog, "getItem", unexpected)
+    monkeypatch.setattr(QInputDialog, "getText", unexpected)
+    monkeypatch.setattr(SignOffDialog, "exec", unexpected)
+    monkeypatch.setattr(AmendDialog, "exec", unexpected)
+
+
 @pytest.fixture
 def make_window(qtbot, store, settings):
-    """A shown main window over a store (the test's unless given); closed after the test."""
+    """A shown main window over a store (the test's unless given), its reviewer chosen (as the
+    first decision asks) unless `reviewer=None`; closed after the test."""
 
-    def make(over: CaseStore = store, **options) -> MainWindow:
+    def make(over: CaseStore = store, reviewer: str | None = "Ana", **options) -> MainWindow:
         window = MainWindow(over, settings, **options)
         qtbot.addWidget(window)
         window.show()
         qtbot.waitExposed(window)
         window.activateWindow()
+        if reviewer is not None:
+            window.identity.set(reviewer)
         return window
 
     return make
@@ -78,13 +96,57 @@ def classify(qtbot, window: MainWindow, start):
     return finished.args[0]
 
 
+def settled(qtbot, window: MainWindow) -> None:
+    """Wait for the sign-off check of the open case's latest state (it runs off the GUI thread)."""
+    qtbot.waitUntil(lambda: window.gate.settled)
+
+
+def set_sample_id(window: MainWindow, sample_id: str) -> None:
+    window.header.sample_id.setText(sample_id)
+    window.header.sample_id.editingFinished.emit()
+
+
+def review_queue(qtbot, window: MainWindow, key=Qt.Key.Key_N) -> int:
+    """Decide every cell of the 'To review' filter with one key; return how many there were."""
+    window.window_actions.filters["unreviewed"].trigger()
+    count = window.model.rowCount()
+    window.gallery.setFocus()
+    for _ in range(count):
+        qtbot.keyClick(window.gallery, key)
+    assert all(window.model.record(row).decision for row in range(count)), QApplication.activeWindow()
+    return count
+
+
+def signing(qtbot, check=None):
+    """A stand-in for `SignOffDialog.exec`: it checks what the reviewer sees, ticks the box, signs."""
+
+    def exec_(dialog: SignOffDialog) -> int:
+        assert dialog.cancel_button.isDefault() and not dialog.sign_button.isEnabled()
+        if check is not None:
+            check(dialog)
+        dialog.confirm.setChecked(True)
+        qtbot.mouseClick(dialog.sign_button, Qt.MouseButton.LeftButton)
+        return dialog.result()
+
+    return exec_
+
+
+def sign_off(qtbot, window: MainWindow) -> None:
+    """Press the sign-off shortcut and wait until the case is signed (the check runs off the GUI thread)."""
+    with qtbot.waitSignal(window.sign_offs.changed, timeout=20_000):
+        qtbot.keyClick(window.gallery, Qt.Key.Key_S, CTRL | Qt.KeyboardModifier.ShiftModifier)
+
+
 def messages(window: MainWindow) -> list[str]:
     return [box.text() for box in window.findChildren(QMessageBox) if box.isVisible()]
 
 
 def close_messages(window: MainWindow) -> None:
+    """Close the window's messages, and give it back the keyboard (as the desktop does)."""
     for box in window.findChildren(QMessageBox):
         box.close()
+    window.activateWindow()
+    QApplication.processEvents()
 
 
 def test_drop_classify_review_with_keys_undo_and_reopen(qtbot, make_window, store, smear):
@@ -93,8 +155,9 @@ def test_drop_classify_review_with_keys_undo_and_reopen(qtbot, make_window, stor
     assert (summary.classified, summary.errors, summary.cells, summary.cancelled) == (6, 1, 6, False)
     case = store.find_case("smear_42")
     assert window.case == store.get_case(case.id) and store.list_sources(case.id) == [str(smear)]
-    assert window.model.rowCount() == 6 and window.errors.rowCount() == 1
-    assert window.errors.item(0, 0).text() == "broken.png" and window.errors.item(0, 1).text()
+    assert window.model.rowCount() == 6 and window.errors.table.rowCount() == 1
+    assert window.errors.table.item(0, 0).text() == "broken.png" and window.errors.table.item(0, 1).text()
+    assert window.errors.table.item(0, 2).text() == "not yet"
     probabilities = [window.model.record(row).probability for row in range(6)]
     assert probabilities == sorted(probabilities, reverse=True)  # most suspicious first
 
@@ -136,35 +199,162 @@ def test_drop_classify_review_with_keys_undo_and_reopen(qtbot, make_window, stor
         again.close()
 
 
-def test_sign_off_is_refused_until_every_flagged_and_uncertain_cell_is_reviewed(
+def test_sign_off_needs_every_reason_cleared_then_the_reviewer_confirms_the_counts(
     qtbot, make_window, store, smear, monkeypatch
 ):
-    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Yes)
     window = make_window()
     classify(qtbot, window, lambda: window.open_paths([smear]))
     case_id = window.case.id
     to_review = store.summary(case_id).to_review
     assert to_review > 0
-    assert not window.summary.sign_off_button.isEnabled()
-    window.sign_off()
+    settled(qtbot, window)
+    assert not window.summary.sign_off_button.isEnabled() and not window.window_actions.sign_off.isEnabled()
+    status = window.summary.status.text()
+    assert "Not ready for sign-off" in status and "still need a review decision" in status
+    assert "unreadable file(s) not acknowledged: broken.png" in status and "Sample ID is empty" in status
+    window.sign_off()  # the menu item is disabled; asked anyway, the store refuses with every reason
+    qtbot.waitUntil(lambda: bool(messages(window)))
+    assert any("still need a review decision" in text and "Sample ID" in text for text in messages(window))
     assert not store.get_case(case_id).signed_off
-    assert any("still need a review decision" in text for text in messages(window))
     close_messages(window)
 
-    window.actions.filters["unreviewed"].trigger()
-    assert window.model.rowCount() == to_review
+    assert review_queue(qtbot, window) == to_review
+    set_sample_id(window, "S-0042")
+    settled(qtbot, window)
+    assert window.summary.status.text().count("<li>") == 1  # only the unreadable file is left
+    window.window_actions.filters["errors"].trigger()
+    assert window.pages.currentWidget() is window.errors and window.errors.acknowledge_button.isEnabled()
+    qtbot.mouseClick(window.errors.acknowledge_button, Qt.MouseButton.LeftButton)
+    (error,) = store.list_errors(case_id)
+    assert error.acknowledged_by == "Ana" and window.errors.table.item(0, 2).text().startswith("by Ana, ")
+    assert not window.errors.acknowledge_button.isEnabled() and "acknowledged" in window.errors.note.text()
+    settled(qtbot, window)
+    assert window.summary.sign_off_button.isEnabled() and window.window_actions.sign_off.isEnabled()
+    assert "Ready for sign-off" in window.summary.status.text()
+    counts = store.summary(case_id)
+    assert counts.blast_percentage.describe() in window.summary.counts["blast_percentage"].text()
+
+    def sees_the_counts(dialog: SignOffDialog) -> None:
+        text = " ".join(label.text() for label in dialog.findChildren(QLabel))
+        assert counts.blast_percentage.describe() in text and "Signing as: <b>Ana</b>" in text
+        assert dialog.confirm.text() == "I am Ana, and I have reviewed this case"
+        dialog.confirm.setChecked(True)
+        assert dialog.sign_button.isEnabled()
+        dialog.confirm.setChecked(False)
+
+    monkeypatch.setattr(SignOffDialog, "exec", lambda dialog: dialog.reject() or dialog.result())
+    window.sign_off()  # Cancel: nothing is signed
+    qtbot.wait(200)
+    assert not store.get_case(case_id).signed_off
+    monkeypatch.setattr(SignOffDialog, "exec", signing(qtbot, sees_the_counts))
     window.gallery.setFocus()
-    for _ in range(to_review):
-        qtbot.keyClick(window.gallery, Qt.Key.Key_N)
-    assert store.summary(case_id).reviewed == to_review
-    assert window.summary.sign_off_button.isEnabled()
-    qtbot.mouseClick(window.summary.sign_off_button, Qt.MouseButton.LeftButton)
+    sign_off(qtbot, window)
     case = store.get_case(case_id)
     assert case.signed_off and case.signed_off_by == "Ana"
-    assert "Signed off by" in window.summary.status.text()
-    assert not window.actions.decisions["blast"].isEnabled() and not window.header.name.isEnabled()
+    assert not window.window_actions.decisions["blast"].isEnabled() and not window.header.name.isEnabled()
+    assert window.window_actions.amend.isEnabled() and window.summary.amend_button.isVisible()
+    settled(qtbot, window)
+    assert "✔ <b>Signed off by Ana, " in window.summary.history.text()
+    assert not window.summary.sign_off_button.isEnabled() and "frozen" in window.summary.status.text()
     qtbot.keyClick(window.gallery, Qt.Key.Key_B)
-    assert store.summary(case_id).confirmed_blasts == 0  # a signed-off case no longer changes
+    assert store.summary(case_id).confirmed_blasts == counts.confirmed_blasts  # a signed-off case no longer changes
+
+
+def test_a_cancelled_partly_classified_case_cannot_be_signed_off(qtbot, make_window, store):
+    window = make_window()
+
+    def start_and_cancel_after_first_results() -> None:
+        window.open_paths([DEMO_CASE])
+        task = window.batch.task
+        task.progressed.connect(lambda progress: progress[2] and task.cancel(), Qt.ConnectionType.DirectConnection)
+
+    first = classify(qtbot, window, start_and_cancel_after_first_results)
+    total = len(list(DEMO_CASE.glob("*.bmp")))
+    assert first.cancelled and 0 < first.classified < total
+    case_id = window.case.id
+    review_queue(qtbot, window)
+    set_sample_id(window, "S-7")
+    summary = store.summary(case_id)
+    assert summary.review_complete and summary.errors == 0  # every classified cell is decided...
+    settled(qtbot, window)
+    assert not window.summary.sign_off_button.isEnabled() and not window.window_actions.sign_off.isEnabled()
+    missing = total - first.classified
+    assert f"{missing} image file(s) not classified yet (cancelled or added since)" in window.summary.status.text()
+    assert len(store.sign_off_check(case_id).reasons) == window.summary.status.text().count("<li>") == 1
+
+    item = window.cases.item(0)  # choosing the open case again classifies the rest
+    rest = classify(qtbot, window, lambda: window.cases.itemClicked.emit(item))
+    assert (rest.skipped, rest.classified) == (first.classified, missing)
+    review_queue(qtbot, window)
+    settled(qtbot, window)
+    assert window.summary.sign_off_button.isEnabled() and "Ready for sign-off" in window.summary.status.text()
+
+
+def test_unsure_cells_are_a_queue_of_their_own_and_block_sign_off(qtbot, make_window, store, smear, monkeypatch):
+    window = make_window()
+    classify(qtbot, window, lambda: window.open_paths([smear]))
+    case_id = window.case.id
+    store.acknowledge_errors(case_id, "Ana")
+    set_sample_id(window, "S-1")
+    window.window_actions.filters["unreviewed"].trigger()
+    to_review = window.model.rowCount()
+    assert to_review >= 2
+    window.gallery.setFocus()
+    qtbot.keyClick(window.gallery, Qt.Key.Key_U)
+    unsure = window.model.record(0).id
+    for _ in range(to_review - 1):
+        qtbot.keyClick(window.gallery, Qt.Key.Key_N)
+    assert store.get_cell(unsure).decision == "unsure"
+    settled(qtbot, window)
+    filters = window.window_actions.filters
+    assert filters["unsure"].text() == "Unsure (1)" and filters["unreviewed"].text() == "To review (0)"
+    assert filters["reviewed"].text() == f"Reviewed ({to_review})"
+    assert not window.summary.sign_off_button.isEnabled()
+    assert "1 cell(s) decided 'unsure' need a second look" in window.summary.status.text()
+    assert "shown once every flagged or uncertain cell" in window.summary.counts["blast_percentage"].text()
+    for key in ("unreviewed", "unsure", "reviewed"):  # each count is what its filter lists
+        filters[key].trigger()
+        assert filters[key].text().endswith(f"({window.model.rowCount()})")
+    filters["unsure"].trigger()
+    assert [window.model.record(row).id for row in range(window.model.rowCount())] == [unsure]
+
+    window.gallery.setFocus()
+    qtbot.keyClick(window.gallery, Qt.Key.Key_B)  # the second look
+    settled(qtbot, window)
+    assert filters["unsure"].text() == "Unsure (0)" and window.summary.sign_off_button.isEnabled()
+    assert "%" in window.summary.counts["blast_percentage"].text()
+
+
+def test_artefacts_leave_the_count_and_every_decision_has_a_badge(qtbot, make_window, store, smear, tmp_path):
+    from app.cli import main as cli_main
+
+    assert set(DECISION_COLOURS) == set(DECISION_LETTERS) == {"blast", "normal", "artefact", "unsure"}
+    window = make_window()
+    classify(qtbot, window, lambda: window.open_paths([smear]))
+    case_id = window.case.id
+    window.gallery.setFocus()
+    first = window.model.record(0)
+    qtbot.keyClick(window.gallery, Qt.Key.Key_A)
+    assert store.get_cell(first.id).decision == "artefact" and store.get_cell(first.id).reviewer == "Ana"
+    assert window.summary.counts["counted"].text() == "5 of 6 analysed (1 artefact(s) left out)"
+    last = window.model.record(5)  # decided from the command line: the app shows it too
+    code = cli_main(
+        ["decide", str(case_id), "artefact", "--image", last.image_path, "--cell-index", str(last.index), "--by", "Bo"]
+    )
+    assert code == 0
+    window._catch_up()
+    assert window.summary.counts["counted"].text() == "4 of 6 analysed (2 artefact(s) left out)"
+    window.window_actions.filters["reviewed"].trigger()
+    assert {window.model.record(row).decision for row in range(window.model.rowCount())} == {"artefact"}
+    window.gallery.viewport().grab()  # paints the artefact badges (a KeyError before)
+    assert "artefact" in window.model.index(0).data(Qt.ItemDataRole.ToolTipRole)
+
+    store.acknowledge_errors(case_id, "Ana")
+    set_sample_id(window, "S-2")
+    review_queue(qtbot, window, Qt.Key.Key_B)
+    summary = store.summary(case_id)
+    assert summary.review_complete and summary.counted == 4
+    assert f"of {summary.counted})" in window.summary.counts["blast_percentage"].text()
 
 
 def test_the_command_line_and_the_app_open_the_same_case_for_the_same_folder(
@@ -329,15 +519,114 @@ def test_settings_dialog_defaults_to_the_model_card_and_saves(qtbot, make_window
     apply_theme(QApplication.instance(), "light")
 
 
-def test_the_operator_is_asked_for_on_the_first_decision(qtbot, make_window, store, settings, smear, monkeypatch):
-    window = make_window()
+def test_the_reviewer_is_chosen_at_the_first_decision_and_never_carried_to_the_next_launch(
+    qtbot, make_window, store, settings, smear, monkeypatch
+):
+    settings.remember_reviewer("Bo")
+    settings.remember_reviewer("Ana")
+    window = make_window(reviewer=None)
+    reviewer_button = window.statusBar().findChild(ReviewerButton)
+    assert reviewer_button.text() == "Reviewer: not chosen"
     classify(qtbot, window, lambda: window.open_paths([smear]))
-    settings.operator = ""
-    monkeypatch.setattr(QInputDialog, "getText", lambda *args, **kwargs: ("Bo", True))
+    offered = []
+
+    def choose(parent, title, label, items, current, editable):
+        offered.append((list(items), current, editable))
+        return "Bo", True
+
+    monkeypatch.setattr(QInputDialog, "getItem", choose)
     window.gallery.setFocus()
     qtbot.keyClick(window.gallery, Qt.Key.Key_B)
-    assert settings.operator == "Bo"
-    assert store.get_cell(window.model.record(0).id).reviewer == "Bo"
+    qtbot.keyClick(window.gallery, Qt.Key.Key_N)
+    assert offered == [(["Ana", "Bo"], 0, True)]  # asked once, recent names first, a new name allowed
+    assert {store.get_cell(window.model.record(row).id).reviewer for row in (0, 1)} == {"Bo"}
+    assert reviewer_button.text() == "Reviewer: Bo" and settings.recent_reviewers == ["Bo", "Ana"]
+    monkeypatch.setattr(QInputDialog, "getItem", lambda *args: ("  Cy ", True))
+    qtbot.mouseClick(reviewer_button, Qt.MouseButton.LeftButton)  # change who is reviewing
+    assert reviewer_button.text() == "Reviewer: Cy" and settings.recent_reviewers == ["Cy", "Bo", "Ana"]
+    window.close()
+
+    again = make_window(reviewer=None)  # a new launch with the same settings
+    assert again.identity.name is None
+    assert again.statusBar().findChild(ReviewerButton).text() == "Reviewer: not chosen"
+    classify(qtbot, again, lambda: again.open_paths([smear]))
+    asked = []
+    monkeypatch.setattr(QInputDialog, "getItem", lambda *args: asked.append(args[3]) or ("", False))
+    again.gallery.setFocus()
+    again.gallery.setCurrentIndex(again.model.index(2))
+    qtbot.keyClick(again.gallery, Qt.Key.Key_B)
+    assert asked == [["Cy", "Bo", "Ana"]]  # asked again, not reused silently; cancelled: nothing recorded
+    assert store.get_cell(again.model.record(2).id).decision is None and again.identity.name is None
+
+
+def test_a_threshold_override_names_who_set_it(qtbot, make_window, store, settings, smear):
+    settings.threshold = 0.5
+    window = make_window(reviewer="Bo")
+    classify(qtbot, window, lambda: window.open_paths([smear]))
+    case = store.get_case(window.case.id)
+    assert case.threshold == 0.5 and case.threshold_set_by == "Bo"
+    assert window.summary.counts["rule"].text() == case.rule_label
+    assert "threshold overridden to 0.500 by Bo" in case.rule_label
+    assert window.header.operator.text() == "Ana"  # 'Prepared by': the name in Settings
+
+
+def test_an_amendment_needs_a_reason_and_the_case_keeps_both_signatures(qtbot, make_window, store, smear, monkeypatch):
+    window = make_window()
+    classify(qtbot, window, lambda: window.open_paths([smear]))
+    case_id = window.case.id
+    store.acknowledge_errors(case_id, "Ana")
+    set_sample_id(window, "S-3")
+    review_queue(qtbot, window)
+    settled(qtbot, window)
+    monkeypatch.setattr(SignOffDialog, "exec", signing(qtbot))
+    sign_off(qtbot, window)
+    assert store.get_case(case_id).signed_off
+
+    def cancels_without_reason(dialog: AmendDialog) -> int:
+        assert dialog.cancel_button.isDefault() and not dialog.reopen_button.isEnabled()
+        dialog.reason.setPlainText("   ")
+        assert not dialog.reopen_button.isEnabled()  # a reason is required
+        dialog.reject()
+        return dialog.result()
+
+    monkeypatch.setattr(AmendDialog, "exec", cancels_without_reason)
+    window.window_actions.amend.trigger()
+    assert store.get_case(case_id).signed_off
+
+    def gives_a_reason(dialog: AmendDialog) -> int:
+        dialog.reason.setPlainText("cell 3 is a smudge")
+        assert dialog.reopen_button.isEnabled() and dialog.reopen_button.text() == "Reopen as Ana"
+        qtbot.mouseClick(dialog.reopen_button, Qt.MouseButton.LeftButton)
+        return dialog.result()
+
+    monkeypatch.setattr(AmendDialog, "exec", gives_a_reason)
+    qtbot.mouseClick(window.summary.amend_button, Qt.MouseButton.LeftButton)
+    case = store.get_case(case_id)
+    assert not case.signed_off and window.window_actions.decisions["artefact"].isEnabled()
+    assert not window.window_actions.amend.isEnabled()
+    settled(qtbot, window)
+    history = window.summary.history.text()
+    assert "Signed off by Ana, " in history and "Reopened by Ana, " in history and "cell 3 is a smudge" in history
+
+    window.identity.set("Bo")  # another reviewer signs the amended case
+    window.gallery.setFocus()
+    window.window_actions.filters["reviewed"].trigger()
+    qtbot.keyClick(window.gallery, Qt.Key.Key_A)
+
+    def sees_the_amendment(dialog: SignOffDialog) -> None:
+        text = " ".join(label.text() for label in dialog.findChildren(QLabel))
+        assert "Amended case." in text and "cell 3 is a smudge" in text and "Signing as: <b>Bo</b>" in text
+
+    settled(qtbot, window)
+    monkeypatch.setattr(SignOffDialog, "exec", signing(qtbot, sees_the_amendment))
+    sign_off(qtbot, window)
+    signatures = store.sign_offs(case_id)
+    assert [entry.signed_off_by for entry in signatures] == ["Ana", "Bo"]
+    assert signatures[0].reopened_by == "Ana" and signatures[0].reopen_reason == "cell 3 is a smudge"
+    settled(qtbot, window)
+    history = window.summary.history.text()
+    assert "Signed off by Ana, " in history and "Reopened by Ana" in history and "✔ <b>Signed off by Bo, " in history
+    assert store.summary(case_id).artefacts == 1
 
 
 def test_export_report_is_written_off_the_gui_thread_and_a_failure_is_shown(
@@ -353,7 +642,7 @@ def test_export_report_is_written_off_the_gui_thread_and_a_failure_is_shown(
 
     missing = tmp_path / "no such folder" / "out.xlsx"
     monkeypatch.setattr("app.gui.main_window.QFileDialog.getSaveFileName", lambda *args, **kwargs: (str(missing), ""))
-    window.actions.export.trigger()
+    window.window_actions.export.trigger()
     qtbot.waitUntil(lambda: bool(messages(window)))
     assert any("failed" in text and "no such folder" in text for text in messages(window))
     assert not missing.exists()
@@ -364,7 +653,7 @@ def test_help_names_versions_training_data_and_every_shortcut(make_window):
     text = about_html(window.card)
     assert "BlastScan" in text and "PySide6" in text and "C-NMC 2019" in text and "CC BY 3.0" in text
     table = ShortcutsDialog(
-        window.menuBar().actions()[0].menu().actions() + list(window.actions.decisions.values()), window
+        window.menuBar().actions()[0].menu().actions() + list(window.window_actions.decisions.values()), window
     ).findChild(QTableWidget)
     rows = {table.item(row, 0).text(): table.item(row, 1).text() for row in range(table.rowCount())}
     assert rows["Blast (B)"] == "B" and rows["Open Folder…"] == "Ctrl+O" and rows["Export Report…"] == "Ctrl+E"
@@ -479,4 +768,5 @@ def test_an_unfamiliar_case_shows_a_banner_and_queues_every_cell(qtbot, make_win
     assert "Unfamiliar images" in familiar.familiarity_banner.text()
     summary = store.summary(familiar.case.id)
     assert summary.to_review == summary.cells == 24 and summary.normal == 0
-    assert familiar.actions.filters["unreviewed"].text().endswith("(24)")
+    settled(qtbot, familiar)
+    assert familiar.window_actions.filters["unreviewed"].text().endswith("(24)")

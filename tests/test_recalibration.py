@@ -91,7 +91,7 @@ def test_switching_profiles_back_and_forth_changes_the_numbers_and_loses_nothing
     assert [c.call for c in recalled] != [call for _, call in original]  # the profile decides now
     assert [c.call for c in store.list_cells(signed.id)] == signed_calls  # signed off: frozen
     summary = _report_summary(store, open_case.id, tmp_path / "site.xlsx")
-    assert summary["Decision rule (site profile)"] == "site profile 1"
+    assert summary["Decision rule"] == f"site profile 1, threshold {profile.rule.threshold:.3f}"
     assert summary["Site profile labels"] == "72 blasts, 72 normal cells, 12 cases"
     assert summary["Site profile recall (cross-validated)"].startswith(f"{profile.after.recall:.2f} (95% CI")
     assert "by ana" in summary["Site profile fitted"]
@@ -104,7 +104,7 @@ def test_switching_profiles_back_and_forth_changes_the_numbers_and_loses_nothing
     assert [c.probability for c in back] == pytest.approx([probability for probability, _ in original])
     assert store.get_cell(first_cell).decision == "unsure"
     card_summary = _report_summary(store, open_case.id, tmp_path / "card.xlsx")
-    assert card_summary["Decision rule (site profile)"] == "model card (no site profile)"
+    assert card_summary["Decision rule"] == f"model card (no site profile), threshold {classifier.rule.threshold:.3f}"
     assert not any(key.startswith("Site profile") for key in card_summary)
     assert [(h["by"], h["profile"]) for h in library.history()] == [("ben", 1), ("ben", None)]
 

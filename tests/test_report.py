@@ -79,6 +79,7 @@ def _utc(text: str) -> datetime:
 
 
 def test_signed_off_report_matches_the_store(store, reviewed, classifier, tmp_path):
+    store.acknowledge_errors(reviewed, REVIEWER)
     case = store.sign_off(reviewed, REVIEWER)
     cells = {cell.id: cell for cell in store.list_cells(case.id)}
     blasts = sum(cell.decision == "blast" for cell in cells.values())
@@ -90,19 +91,21 @@ def test_signed_off_report_matches_the_store(store, reviewed, classifier, tmp_pa
 
     summary = _summary(book["Summary"])
     assert summary["Case"][0] == "Demo review" and summary["Sample / patient id"][0] == "PB-0042"
-    assert summary["Operator"][0] == "ana" and summary["Reviewer"][0] == REVIEWER
+    assert summary["Prepared by"][0] == "ana" and summary["Signed off by"][0] == REVIEWER
+    assert summary["Sign-off 1"][0].startswith(f"{REVIEWER}, ") and "Amendment 1" not in summary
     assert summary["Signed off (UTC)"][0] == _utc(case.signed_off_at)
     assert summary["Software"][0] == f"BlastScan {__version__}"
     assert summary["Model version"][0] == classifier.version
     assert summary["Decision threshold"][0] == pytest.approx(classifier.card.threshold)
-    assert summary["Decision rule (site profile)"][0] == "model card (no site profile)"
+    assert summary["Decision rule"][0] == f"model card (no site profile), threshold {classifier.card.threshold:.3f}"
     assert summary["Images"][0] == 26 and summary["Unreadable files (see Errors)"][0] == 1
     assert (summary["Cells analysed"][0], summary["AI-flagged"][0], summary["Uncertain"][0]) == (24, flagged, uncertain)
     assert summary["Confirmed blasts"][0] == blasts
-    count, total, share, low, high = summary["Blast % (confirmed blasts / all cells analysed)"][:5]
+    count, total, share, low, high = summary["Blast % (confirmed blasts / cells counted)"][:5]
     assert (count, total) == (blasts, 24) and share == pytest.approx(blasts / 24)
     assert (low, high) == pytest.approx(_wilson(blasts, 24), abs=1e-9)
-    assert summary["Review completeness (reviewed / review queue)"][:3] == (flagged + uncertain, flagged + uncertain, 1)
+    assert summary["Review completeness (decided / review queue)"][:3] == (flagged + uncertain, flagged + uncertain, 1)
+    assert summary["AI flag rate (flagged / cells analysed)"][:3] == (flagged, 24, pytest.approx(flagged / 24))
     assert any("Decision support only" in label and "expert" in label for label in summary)
     assert not any(label.startswith("Provisional") for label in summary)
 
@@ -145,6 +148,7 @@ def test_signed_off_report_matches_the_store(store, reviewed, classifier, tmp_pa
     assert set(by_file) == {"broken.png", "black.bmp"}
     assert by_file["broken.png"][1] == "unreadable"
     assert by_file["broken.png"][2] == store.list_errors(case.id)[0].message != ""
+    assert by_file["broken.png"][4] == REVIEWER and isinstance(by_file["broken.png"][5], datetime)
     assert by_file["black.bmp"][1] == "no cell found"
 
     history = store.decision_history(case.id)
@@ -159,18 +163,19 @@ def test_signed_off_report_matches_the_store(store, reviewed, classifier, tmp_pa
 def test_draft_report_says_not_signed_off_and_provisional(store, reviewed, tmp_path):
     store.set_decision(store.list_cells(reviewed, "to_review")[0].id, None, REVIEWER)
     summary = _summary(openpyxl.load_workbook(write_report(store, reviewed, tmp_path / "r.xlsx"))["Summary"])
-    assert summary["Reviewer"][0] == summary["Signed off (UTC)"][0] == "not signed off"
+    assert summary["Signed off by"][0] == summary["Signed off (UTC)"][0] == "not signed off"
     assert summary["DRAFT: not signed off; the review may be incomplete"] == (None,) * 5
     assert any(label.startswith("Provisional: 1 flagged or uncertain") for label in summary)
-    reviewed_count, queue = summary["Review completeness (reviewed / review queue)"][:2]
+    reviewed_count, queue = summary["Review completeness (decided / review queue)"][:2]
     assert reviewed_count == queue - 1
+    assert summary["Blast % (confirmed blasts / cells counted)"][0].startswith("not until the review is complete")
 
 
 def test_empty_case_has_no_interval_and_no_rows(store, tmp_path):
     case = store.create_case("empty")
     book = openpyxl.load_workbook(write_report(store, case.id, tmp_path / "empty.xlsx"))
     summary = _summary(book["Summary"])
-    assert summary["Blast % (confirmed blasts / all cells analysed)"][:5] == (0, 0, "n/a", None, None)
+    assert summary["Blast % (confirmed blasts / cells counted)"][:5] == (0, 0, "n/a", None, None)
     assert book["Cells"]["A2"].value == "No cells were found in this case."
     assert not book["Gallery"]._images and len(book["Chart"]._charts) == 2
 

@@ -161,10 +161,11 @@ def test_summary_counts(store):
 
 def test_sign_off_needs_every_flagged_and_uncertain_cell_reviewed_then_freezes(store):
     case_id, cells = _case_with_cells(store)
+    store.acknowledge_errors(case_id, "ana")
     store.set_decision(cells[0], "blast", "ana")
     with pytest.raises(StoreError, match="2 flagged or uncertain"):
         store.sign_off(case_id, "dr who")
-    store.set_decision(cells[1], "unsure", "ana")
+    store.set_decision(cells[1], "artefact", "ana")
     store.set_decision(cells[3], "normal", "ana")
     signed = store.sign_off(case_id, "dr who")
     assert signed.signed_off and signed.signed_off_by == "dr who"
@@ -211,7 +212,9 @@ def test_review_work_is_synced_to_disk_and_classification_results_are_not_waited
         lambda: store.set_decision(cells[0], None, "ana"),
         lambda: store.update_case(case_id, operator="ben"),
         lambda: [store.set_decision(cell, "normal", "ana") for cell in cells],
+        lambda: store.acknowledge_errors(case_id, "ana"),
         lambda: store.sign_off(case_id, "dr who"),
+        lambda: store.amend(case_id, "wrong slide", "dr who"),
     ):
         levels = _commit_sync_levels(store, review)
         assert levels and set(levels) == {"FULL"}
@@ -266,7 +269,7 @@ def test_writes_from_many_threads(store):
     assert store.summary(case.id).cells == 40
 
 
-def test_case_sources_are_kept_and_find_the_case_again(store):
+def test_case_sources_are_kept_and_find_the_case_again(store, tmp_path):
     first = store.create_case("smear")
     store.add_sources(first.id, ["/data/smear", "/data/extra.bmp"])
     store.add_sources(first.id, ["/data/smear"])  # again: no duplicate
@@ -276,10 +279,15 @@ def test_case_sources_are_kept_and_find_the_case_again(store):
     assert store.find_case_by_sources(["/data/extra.bmp", "/data/smear"]) == store.get_case(first.id)
     assert store.find_case_by_sources(["/data/smear"]) == store.get_case(second.id)
     assert store.find_case_by_sources(["/data/other"]) is None
-    store.add_image_result(second.id, "/data/smear/a.bmp", width=1, height=1, cells=[], model_version="m1")
-    store.sign_off(second.id, "ana")
+    folder = tmp_path / "signed"
+    folder.mkdir()
+    (folder / "a.bmp").write_bytes(b"BM")
+    signed = store.create_case("signed", sample_id="S-2")
+    store.add_sources(signed.id, [folder])
+    store.add_image_result(signed.id, folder / "a.bmp", width=1, height=1, cells=[], model_version="m1")
+    store.sign_off(signed.id, "ana")
     with pytest.raises(StoreError, match="signed off"):
-        store.add_sources(second.id, ["/data/more"])
+        store.add_sources(signed.id, ["/data/more"])
 
 
 def test_cells_of_one_image(store):
@@ -297,10 +305,14 @@ def test_a_schema_1_database_is_upgraded_in_place(data_dir):
         case = store.create_case("old")
     with sqlite3.connect(data_dir / DB_FILE) as raw:
         raw.execute("DROP TABLE case_sources")
+        raw.execute("DROP TABLE acknowledged_errors")
+        raw.execute("DROP TABLE sign_offs")
         for table, column in (
             ("cases", "decision_rule"),
             ("cases", "familiarity"),
             ("cases", "unfamiliar"),
+            ("cases", "rule_threshold"),
+            ("cases", "threshold_set_by"),
             ("predictions", "distances"),
         ):
             raw.execute(f"ALTER TABLE {table} DROP COLUMN {column}")

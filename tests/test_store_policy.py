@@ -22,7 +22,7 @@ RULE = DecisionRule(temperature=1.0, threshold=0.6, uncertain_low=0.45)
 
 def _classified_case(store: CaseStore, name: str, probabilities: list[float]) -> list[int]:
     """A case of one image whose cells get `probabilities` and the calls of RULE; its cell ids by position."""
-    case = store.create_case(name)
+    case = store.create_case(name, sample_id=f"S-{name}")
     store.set_case_model(case.id, "m1", RULE, RULE.threshold)
     cells = [NewCell((0, 0, 9, 9), False, b"png", math.log(p / (1 - p)), p, RULE.call(p)) for p in probabilities]
     store.add_image_result(case.id, f"/{name}.bmp", width=9, height=9, cells=cells, model_version="m1")
@@ -77,7 +77,7 @@ def test_lab_labels_come_from_signed_off_cases_in_one_query(store):
     first = _classified_case(store, "first", [0.9, 0.5, 0.1])
     second = _classified_case(store, "second", [0.8, 0.2])
     still_open = _classified_case(store, "open", [0.9])
-    for cell, decision in zip(first, ["blast", "unsure", "normal"]):
+    for cell, decision in zip(first, ["blast", "artefact", "normal"]):
         store.set_decision(cell, decision, "ana")
     for cell, decision in zip([*second, *still_open], ["normal", "blast", "blast"]):
         store.set_decision(cell, decision, "ana")

@@ -16,7 +16,7 @@ def _columns(db: sqlite3.Connection) -> dict[str, list[tuple]]:
 
 def test_migrations_are_named_and_numbered_in_order():
     assert [migration.version for migration in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
-    assert SCHEMA_VERSION == len(MIGRATIONS) == 4  # the version existing databases carry
+    assert SCHEMA_VERSION == len(MIGRATIONS) == 5  # the version existing databases carry
     names = [migration.name for migration in MIGRATIONS]
     assert all(names) and len(set(names)) == len(names)
 

@@ -122,7 +122,7 @@ def release(
         "counterfactual_colour_swap": counterfactual(model, cells, held, config, decision),
     }
     if lolo_card is not None:
-        validation["leave_one_lab_out"] = leave_one_lab_out(ModelCard.load(lolo_card))
+        validation["leave_one_lab_out"] = leave_one_lab_out(ModelCard.load(lolo_card), config.augmentation.describe())
     export_files(exporting_model(model, projection), guard_files, out)
     card = _card(config, cells, held, epochs, decision, guard_section, validation, out)
     card.write(out / CARD_FILE)
@@ -472,9 +472,18 @@ def colour_swapped(inputs: np.ndarray, mean: np.ndarray, spread: np.ndarray) -> 
     return out
 
 
-def leave_one_lab_out(card: ModelCard) -> dict:
-    """What a run that never saw some labs reached on them (from that run's card)."""
+def leave_one_lab_out(card: ModelCard, augmentation: dict) -> dict:
+    """What a run that never saw some labs reached on them (from that run's card); says where its
+    augmentation differed from this model's (`augmentation`)."""
     left_out = card.training.leave_out
+    theirs = card.training.settings.get("augmentation", {})
+    augmentation = json.loads(json.dumps(augmentation))  # tuples as the card's lists
+    differences = [
+        f"{name} {theirs.get(name)} (this model: {mine})"
+        for name, mine in augmentation.items()
+        if theirs.get(name) != mine
+    ]
+    recipe = "The same recipe" if not differences else f"The recipe with {'; '.join(differences)}"
     per_lab = {}
     for lab in left_out:
         row = dict(card.validation["held_out"]["per_lab"].get(lab, {}), trained_on=False)
@@ -482,7 +491,7 @@ def leave_one_lab_out(card: ModelCard) -> dict:
         row["unfamiliar"] = verdicts.unfamiliar if verdicts else None
         per_lab[lab] = row
     return {
-        "description": f"The same recipe trained without {', '.join(left_out)}, its threshold and "
+        "description": f"{recipe}, trained without {', '.join(left_out)}, its threshold and "
         "familiarity cut-offs fitted without it, then scored on every cell of it "
         f"(model {card.version}).",
         "per_lab": per_lab,

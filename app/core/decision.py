@@ -12,8 +12,10 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 MODEL_CARD_RULE = "model card"
 """Name of the rule that comes with a model, when no site profile is in use."""
@@ -33,7 +35,7 @@ class DecisionRule:
     bias: float = 0.0
     name: str = MODEL_CARD_RULE
 
-    def probabilities(self, logits: np.ndarray | float) -> np.ndarray:
+    def probabilities(self, logits: npt.ArrayLike) -> np.ndarray:
         """Calibrated blast probabilities of raw logits (numerically stable sigmoid)."""
         return sigmoid(np.asarray(logits, dtype=np.float64) / self.temperature + self.bias)
 
@@ -46,11 +48,11 @@ class DecisionRule:
             return "uncertain"
         return "normal"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> DecisionRule:
+    def from_dict(cls, values: dict[str, Any]) -> DecisionRule:
         return cls(**{key: values[key] for key in ("temperature", "threshold", "uncertain_low", "bias", "name")})
 
 
@@ -59,7 +61,7 @@ def describe_rule(rule_name: str | None) -> str:
     return rule_name if rule_name and rule_name != MODEL_CARD_RULE else "model card (no site profile)"
 
 
-def sigmoid(values: np.ndarray | float) -> np.ndarray:
+def sigmoid(values: npt.ArrayLike) -> np.ndarray:
     """The logistic function, numerically stable (via tanh), in float64."""
     return 0.5 * (1.0 + np.tanh(np.asarray(values, dtype=np.float64) / 2.0))
 
@@ -73,6 +75,31 @@ def wilson_interval(share: float, trials: float, confidence: float = 0.95) -> tu
     centre = (share + z * z / (2 * trials)) / scale
     half = z * math.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials)) / scale
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class Proportion:
+    """`count` of `total` cells, with its Wilson interval at `confidence`."""
+
+    count: int
+    total: int
+    confidence: float = 0.95
+
+    @property
+    def share(self) -> float | None:
+        """count / total; None without a total."""
+        return self.count / self.total if self.total else None
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        return wilson_interval(self.count / self.total, self.total, self.confidence) if self.total else None
+
+    def describe(self) -> str:
+        """'12.5% (95% CI 4.3% to 31.0%; 3 of 24)', or 'n/a (0 of 0)'."""
+        if self.share is None or self.interval is None:
+            return f"n/a ({self.count} of {self.total})"
+        low, high = self.interval
+        return f"{self.share:.1%} ({self.confidence:.0%} CI {low:.1%} to {high:.1%}; {self.count} of {self.total})"
 
 
 def auroc(is_blast: np.ndarray, scores: np.ndarray) -> float:

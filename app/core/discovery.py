@@ -90,7 +90,7 @@ def _walk(folder: Path, seen_dirs: set[Path]) -> Iterable[Path]:
         yield from _walk(sub, seen_dirs)
 
 
-def _is_hidden(entry: os.DirEntry) -> bool:
+def _is_hidden(entry: os.DirEntry[str]) -> bool:
     if entry.name.startswith("."):
         return True
     try:
@@ -107,6 +107,6 @@ def _real(path: Path) -> Path:
         return path
 
 
-def _natural_key(name: str) -> tuple:
+def _natural_key(name: str) -> tuple[tuple[int | str, ...], str]:
     parts = re.split(r"(\d+)", name.casefold())  # text, digits, text, ...: odd items are numbers
     return tuple(int(part) if index % 2 else part for index, part in enumerate(parts)), name

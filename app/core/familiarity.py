@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -96,7 +97,7 @@ class Familiarity:
 class FamiliarityGuard:
     """The card's reference cells and cut-offs; turns model outputs into per-cell distances."""
 
-    def __init__(self, section: dict, folder: Path) -> None:
+    def __init__(self, section: dict[str, Any], folder: Path) -> None:
         try:
             self.neighbours = int(section["neighbours"])
             self.labs = tuple(section["labs"])
@@ -129,8 +130,11 @@ class FamiliarityGuard:
     ) -> np.ndarray:
         """[N, labs x 4] distances of N cells (lab-major, STATISTICS within a lab) from the
         model's embeddings of them and their model inputs (or their `cell_statistics`)."""
-        statistics = cell_statistics(inputs) if statistics is None else statistics
-        points = {
+        if statistics is None:
+            if inputs is None:
+                raise TypeError("distances() needs the model inputs or their cell statistics")
+            statistics = cell_statistics(inputs)
+        points: dict[str, np.ndarray] = {
             "features": np.asarray(embeddings, dtype=np.float32),
             "colour": statistics[:, :6] / self.colour_scale,
             "size": statistics[:, 6:] / self.size_scale,
@@ -147,7 +151,8 @@ class FamiliarityGuard:
     def case_scores(self, distances: np.ndarray) -> np.ndarray:
         """[labs, 4] median distance over the cut-off, per reference lab and statistic."""
         distances = np.asarray(distances, dtype=np.float64).reshape(-1, len(self.labs), len(STATISTICS))
-        return np.median(distances, axis=0) / self.cutoffs
+        scores: np.ndarray = np.median(distances, axis=0) / self.cutoffs
+        return scores
 
     def assess(self, distances: np.ndarray) -> Familiarity:
         """The verdict for a case whose cells have these [N, labs x 4] distances."""
@@ -174,7 +179,8 @@ class FamiliarityGuard:
         )
         k = min(self.neighbours, reference.shape[0])
         nearest = np.partition(np.maximum(squared, 0.0), k - 1, axis=1)[:, :k]
-        return np.sqrt(nearest).mean(axis=1)
+        mean_distances: np.ndarray = np.sqrt(nearest).mean(axis=1)
+        return mean_distances
 
 
 def judge(rule_name: str, guard: FamiliarityGuard | None, distances: np.ndarray) -> Familiarity:

@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 
 class FolderNotWritable(OSError):
@@ -40,7 +40,7 @@ def replacement_path(target: Path) -> Iterator[Path]:
 
 
 @contextmanager
-def replaced_atomically(target: Path, mode: str = "w", **open_options: object) -> Iterator[IO]:
+def replaced_atomically(target: Path, mode: str = "w", **open_options: Any) -> Iterator[IO[Any]]:
     """A file, opened with `mode` and `open_options`, to write in place of `target` (see
     `replacement_path`)."""
     with replacement_path(target) as temporary, open(temporary, mode, **open_options) as handle:

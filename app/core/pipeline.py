@@ -77,13 +77,15 @@ def classify_case(
     progress: ProgressCallback | None = None,
     is_cancelled: Callable[[], bool] | None = None,
     threshold: float | None = None,
+    threshold_by: str | None = None,
     workers: int = 2,
 ) -> RunSummary:
     """Classify the images under `paths` into case `case_id` and store every result.
 
     The case is decided by the classifier's rule (model card or site profile); `threshold`
     overrides the one the case was classified with before under that rule, which defaults
-    to the rule's.  A new rule or threshold re-decides the cells already stored in the case.
+    to the rule's; `threshold_by` is who chose it, recorded when it is not the rule's.  A new
+    rule or threshold re-decides the cells already stored in the case.
     """
     images = discover_images(paths)
     todo = [path for path in images if not store.image_done(case_id, path)]
@@ -91,8 +93,8 @@ def classify_case(
     rule = classifier.rule
     if threshold is None:
         kept = case.threshold is not None and case.decision_rule == rule.name
-        threshold = case.threshold if kept else rule.threshold
-    store.set_case_model(case_id, classifier.version, rule, threshold)
+        threshold = case.threshold if kept and case.threshold is not None else rule.threshold
+    store.set_case_model(case_id, classifier.version, rule, threshold, threshold_by)
 
     run = _Run(store, case_id, classifier, threshold, _finder_name(cell_finder), progress, len(images))
     run.done = len(images) - len(todo)
@@ -232,7 +234,7 @@ def _png(rgb: np.ndarray) -> bytes:
     return (
         _PNG_SIGNATURE
         + _png_chunk(b"IHDR", header)
-        + _png_chunk(b"IDAT", deflate.compress(filtered) + deflate.flush())
+        + _png_chunk(b"IDAT", deflate.compress(filtered.data) + deflate.flush())
         + _png_chunk(b"IEND", b"")
     )
 

@@ -9,6 +9,7 @@ model was trained on.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 from PIL import Image
@@ -18,6 +19,10 @@ CANVAS_SIZE = 450
 
 CELL_LEVEL = 20
 """Canvas pixels whose brightest channel is above this belong to the cell (black is not)."""
+
+
+ColourTarget = tuple[float, float, float, float, float, float]
+"""CIELAB mean L, a, b, then standard deviation L, a, b."""
 
 
 @dataclass(frozen=True)
@@ -32,9 +37,9 @@ class Preprocessing:
 
     input_size: int = 224
     crop_size: int = 320
-    colour_target: tuple[float, float, float, float, float, float] | None = None
+    colour_target: ColourTarget | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "canvas_size": CANVAS_SIZE,
             "crop_size": self.crop_size,
@@ -50,12 +55,12 @@ class Preprocessing:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> Preprocessing:
+    def from_dict(cls, data: dict[str, Any]) -> Preprocessing:
         colour = data.get("colour_normalisation")
         return cls(
             input_size=int(data["input_size"]),
             crop_size=int(data["crop_size"]),
-            colour_target=tuple(float(v) for v in colour["target"]) if colour else None,
+            colour_target=cast(ColourTarget, tuple(float(v) for v in colour["target"])) if colour else None,
         )
 
 
@@ -82,9 +87,11 @@ def centred_crop(canvas: np.ndarray) -> np.ndarray:
     rows, cols = np.flatnonzero(filled.any(axis=1)), np.flatnonzero(filled.any(axis=0))
     centre = CANVAS_SIZE // 2
     if rows.size == 0:
-        return canvas[centre - 1 : centre + 1, centre - 1 : centre + 1].copy()
-    half = max(centre - rows[0], rows[-1] + 1 - centre, centre - cols[0], cols[-1] + 1 - centre, 1)
-    return canvas[centre - half : centre + half, centre - half : centre + half].copy()
+        half = 1
+    else:
+        half = max(centre - rows[0], rows[-1] + 1 - centre, centre - cols[0], cols[-1] + 1 - centre, 1)
+    crop: np.ndarray = canvas[centre - half : centre + half, centre - half : centre + half].copy()
+    return crop
 
 
 def model_input(canvas: np.ndarray, preprocessing: Preprocessing) -> np.ndarray:
@@ -104,7 +111,8 @@ def model_input(canvas: np.ndarray, preprocessing: Preprocessing) -> np.ndarray:
 
 def brightest_channel(rgb: np.ndarray) -> np.ndarray:
     """Per pixel, the largest of R, G and B (20x faster than NumPy's max over a 3-long axis)."""
-    return np.maximum(np.maximum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
+    brightest: np.ndarray = np.maximum(np.maximum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
+    return brightest
 
 
 def cell_colour_statistics(canvas: np.ndarray) -> np.ndarray | None:
@@ -113,7 +121,8 @@ def cell_colour_statistics(canvas: np.ndarray) -> np.ndarray | None:
     if cell.sum() < 2:
         return None
     lab = _rgb2lab(canvas[cell])
-    return np.r_[lab.mean(axis=0), lab.std(axis=0)]
+    statistics: np.ndarray = np.r_[lab.mean(axis=0), lab.std(axis=0)]
+    return statistics
 
 
 def _normalise_colour(rgb: np.ndarray, target: tuple[float, ...]) -> np.ndarray:
@@ -136,7 +145,8 @@ def _rgb2lab(pixels: np.ndarray) -> np.ndarray:
     """CIELAB of N x 3 uint8 RGB pixels (scikit-image, imported when first needed)."""
     from skimage.color import rgb2lab
 
-    return rgb2lab(pixels[None])[0]
+    lab: np.ndarray = rgb2lab(pixels[None])[0]
+    return lab
 
 
 def tta_views(batch: np.ndarray) -> list[np.ndarray]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -96,7 +97,7 @@ class RateEstimate:
     normals: int
     cases: int
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def describe(self) -> str:
@@ -108,7 +109,7 @@ class RateEstimate:
         )
 
     @classmethod
-    def from_dict(cls, values: dict) -> RateEstimate:
+    def from_dict(cls, values: dict[str, Any]) -> RateEstimate:
         return cls(
             **{
                 **values,

@@ -206,7 +206,7 @@ def _detect_at(rgb: np.ndarray, scale: float) -> Detection:
     rbc_found = rbc_radius is not None and (
         nucleus_radii.size == 0 or np.median(nucleus_radii) <= MAX_NUCLEUS_RATIO * rbc_radius
     )
-    if not rbc_found:
+    if not rbc_found or rbc_radius is None:  # (rbc_found implies a radius)
         if nucleus_radii.size == 0:
             return empty
         rbc_radius = float(nucleus_radii.max())
@@ -218,7 +218,8 @@ def _optical_density(work: np.ndarray) -> np.ndarray:
     """Per-channel optical density relative to the image's background white (>= 0)."""
     pixels = work.reshape(-1, 3)[:: max(1, work.size // 3 // 50_000)]
     white = np.maximum(np.percentile(pixels, 99, axis=0), 1.0).astype(np.float32)
-    return np.clip(np.log((white + 1.0) / (work.astype(np.float32) + 1.0)), 0.0, None)
+    density: np.ndarray = np.clip(np.log((white + 1.0) / (work.astype(np.float32) + 1.0)), 0.0, None)
+    return density
 
 
 def _nuclear_threshold(stain: np.ndarray, candidates: np.ndarray) -> float:
@@ -244,7 +245,8 @@ def _fill_round_holes(foreground: np.ndarray) -> np.ndarray:
     inner = ndi.maximum(ndi.distance_transform_edt(holes > 0), holes, index)
     area = np.bincount(holes.ravel(), minlength=count + 1)[1:]
     round_holes = np.concatenate([[False], area <= ROUND_HOLE * np.pi * inner**2])
-    return foreground | round_holes[holes]
+    filled: np.ndarray = foreground | round_holes[holes]
+    return filled
 
 
 def _rbc_radius(foreground: np.ndarray, nuclei: np.ndarray) -> float | None:
@@ -303,7 +305,7 @@ def _cells(foreground: np.ndarray, nuclei: np.ndarray, rbc_radius: float) -> np.
     markers = split.copy()
     markers[tuple(rbc_peaks.T)] = count + 1
     zone = (foreground | (split > 0)) & (near <= (CYTOPLASM_RIM + 1.5) * rbc_radius)
-    grown = segmentation.watershed(-fg_distance, markers, mask=zone)
+    grown: np.ndarray = segmentation.watershed(-fg_distance, markers, mask=zone)
     grown[(grown > count) | (near > CYTOPLASM_RIM * rbc_radius)] = 0
     return grown.astype(np.int32)
 
@@ -333,7 +335,8 @@ def _split_nuclei(nuclei: np.ndarray, rbc_radius: float) -> np.ndarray:
     for region in measure.regionprops(split):
         if region.area < min_area or region.solidity < MIN_SOLIDITY:
             split[region.slice][region.image] = 0
-    return segmentation.relabel_sequential(split)[0].astype(np.int32)
+    relabelled: np.ndarray = segmentation.relabel_sequential(split)[0]
+    return relabelled.astype(np.int32)
 
 
 def _dilate(mask: np.ndarray, radius: float) -> np.ndarray:
@@ -374,9 +377,9 @@ def _normalise(
     )
     smooth = ndi.binary_fill_holes(_close(np.pad(mask, 2), 1.5)[2:-2, 2:-2])  # seals 1 px cracks
     # blurred by a working pixel before upscaling, so the mask edge has no staircase
-    alpha = Image.fromarray(ndi.gaussian_filter(smooth.astype(np.float32), 0.7, mode="constant"))
+    alpha_image = Image.fromarray(ndi.gaussian_filter(smooth.astype(np.float32), 0.7, mode="constant"))
     size = (max(1, round((x1 - x0) * factor)), max(1, round((y1 - y0) * factor)))
     cell = np.asarray(Image.fromarray(rgb[y0:y1, x0:x1]).resize(size, Image.Resampling.BILINEAR))
-    alpha = np.asarray(alpha.resize(size, Image.Resampling.BILINEAR))
+    alpha = np.asarray(alpha_image.resize(size, Image.Resampling.BILINEAR))
     cell = np.where((alpha >= 0.5)[..., None], cell, 0).astype(np.uint8)
     return FoundCell(box=(x0, y0, x1 - x0, y1 - y0), canvas=to_canvas(cell), touches_border=bool(touches))

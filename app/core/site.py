@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from app.core.decision import DecisionRule
 from app.core.files import replaced_atomically
@@ -60,7 +61,7 @@ class SiteProfile:
     def name(self) -> str:
         return self.rule.name
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "number": self.number,
             "created_at": self.created_at,
@@ -81,7 +82,7 @@ class SiteProfile:
         }
 
     @classmethod
-    def from_dict(cls, values: dict) -> SiteProfile:
+    def from_dict(cls, values: dict[str, Any]) -> SiteProfile:
         evaluation = values["evaluation"]
         return cls(
             number=int(values["number"]),
@@ -260,11 +261,11 @@ class SiteLibrary:
             (p for p in self.profiles() if p.name == case.decision_rule and p.model_version == case.model_version), None
         )
 
-    def history(self) -> list[dict]:
+    def history(self) -> list[dict[str, Any]]:
         """Every change of the active setup: when, who, model key and profile number."""
         return list(self._saved().get("history", []))
 
-    def _saved(self) -> dict:
+    def _saved(self) -> dict[str, Any]:
         try:
             saved = json.loads((self.folder / SETUP_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -292,7 +293,7 @@ def apply_to_open_cases(store: CaseStore, setup: ActiveSetup) -> list[str]:
     return changed
 
 
-def _write_json_atomically(path: Path, document: dict) -> None:
+def _write_json_atomically(path: Path, document: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with replaced_atomically(path, "w", encoding="utf-8") as file:
         json.dump(document, file, indent=2)

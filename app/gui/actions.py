@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoStack
 from PySide6.QtWidgets import QHBoxLayout, QMainWindow, QToolButton
@@ -16,12 +17,20 @@ FILTERS = {
     "uncertain": "Uncertain",
     "normal": "Normal",
     "unreviewed": "To review",
+    "unsure": "Unsure",
     "reviewed": "Reviewed",
     "errors": "Errors",
 }
 """Gallery filters: the store's cell groups, and the case's unreadable files."""
 SORTS = {"probability": "Most suspicious first", "position": "Image order"}
-DECISION_KEYS = {"blast": ("Blast", "B"), "normal": ("Normal", "N"), "unsure": ("Unsure", "U")}
+DECISION_KEYS = {
+    "blast": ("Blast", "B"),
+    "normal": ("Normal", "N"),
+    "artefact": ("Artefact", "A"),
+    "unsure": ("Unsure", "U"),
+}
+"""Every `Decision`: its name and key.  Artefact: not a white cell (left out of the count);
+unsure: a second look is needed (it blocks sign-off)."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,9 @@ class WindowActions:
     redo: QAction
     decisions: dict[str, QAction]
     sign_off: QAction
+    amend: QAction
+    acknowledge: QAction
+    reviewer: QAction
     filters: dict[str, QAction]
     sorts: dict[str, QAction]
     about: QAction
@@ -45,8 +57,9 @@ class WindowActions:
     def current_filter(self) -> str:
         return next(key for key, action in self.filters.items() if action.isChecked())
 
-    def show_counts(self, summary: CaseSummary | None) -> None:
-        """Each filter's name with the number of cells (or files) it shows."""
+    def show_counts(self, summary: CaseSummary | None, queues: dict[str, int] | None = None) -> None:
+        """Each filter's name with the number of cells (or files) it lists: the summary's counts,
+        and `queues` for the review queues (To review, Unsure, Reviewed) as the store lists them."""
         counts = (
             {}
             if summary is None
@@ -55,8 +68,8 @@ class WindowActions:
                 "flagged": summary.flagged,
                 "uncertain": summary.uncertain,
                 "normal": summary.normal,
-                "unreviewed": summary.to_review - summary.reviewed,
                 "errors": summary.errors,
+                **(queues or {}),
             }
         )
         for key, action in self.filters.items():
@@ -66,7 +79,9 @@ class WindowActions:
 def build_actions(window, undo_stack: QUndoStack) -> WindowActions:
     """The actions, connected to the window's slots of the same meaning."""
 
-    def action(text: str, slot: Callable[[], object], shortcut: QKeySequence | str | None = None) -> QAction:
+    def action(
+        text: str, slot: Callable[[], object], shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None
+    ) -> QAction:
         made = QAction(text, window)
         if shortcut is not None:
             made.setShortcut(QKeySequence(shortcut))
@@ -86,10 +101,13 @@ def build_actions(window, undo_stack: QUndoStack) -> WindowActions:
         undo=undo,
         redo=redo,
         decisions={
-            key: action(f"{label} ({letter})", lambda key=key: window.decide(key), letter)
+            key: action(f"{label} ({letter})", partial(window.decide, key), letter)
             for key, (label, letter) in DECISION_KEYS.items()
         },
-        sign_off=action("Sign &Off Case…", window.sign_off),
+        sign_off=action("Sign &Off Case…", window.sign_off, "Ctrl+Shift+S"),
+        amend=action("&Amend Sign-off…", window.amend),
+        acknowledge=action("Ac&knowledge Unreadable Files", window.acknowledge_errors),
+        reviewer=action("Change &Reviewer…", window.identity.choose),
         filters=_choice_actions(window, FILTERS, window.set_filter, "Ctrl+{}"),
         sorts=_choice_actions(window, SORTS, window.set_sort),
         about=action("&About BlastScan", window.show_about),
@@ -108,7 +126,9 @@ def build_menus(window: QMainWindow, actions: WindowActions) -> None:
     review = menus.addMenu("&Review")
     review.addActions(list(actions.decisions.values()))
     review.addSeparator()
-    review.addAction(actions.sign_off)
+    review.addActions([actions.acknowledge, actions.sign_off, actions.amend])
+    review.addSeparator()
+    review.addAction(actions.reviewer)
     view = menus.addMenu("&View")
     view.addActions(list(actions.filters.values()))
     view.addSeparator()

@@ -7,6 +7,7 @@ stored, so a cancelled or interrupted case resumes from where it was.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
@@ -160,6 +161,14 @@ class BatchStatus(QWidget):
         self.progress_bar.setValue(done)
         if not self.batch.cancelling:
             self.text.setText(text)
+
+
+def model_missing(card: Path) -> str:
+    """Why new images cannot be classified when the bundled model (its `card`) is missing."""
+    return (
+        f"The blast classifier model is missing ({card}), so new images cannot be classified.\n\n"
+        "Reinstall BlastScan to restore it. Cases classified before can still be reviewed."
+    )
 
 
 def run_text(summary: RunSummary) -> str:

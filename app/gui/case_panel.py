@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QFormLayout,
-    QGridLayout,
     QGroupBox,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
@@ -21,15 +22,26 @@ from PySide6.QtWidgets import (
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
+    QToolButton,
+    QVBoxLayout,
     QWidget,
 )
 
-from app.core.decision import describe_rule
-from app.core.store import Case, CaseSummary, ImageRecord
+from app.core.store import Case, CaseSummary, ImageRecord, SignOff, SignOffCheck
 from app.gui.review import local_time
+from app.gui.sign_off import describe_sign_offs, html_text
 
 INPUT_KINDS = {None: "Detect per image", "crop": "Single cells on black", "field": "Fields, crops with background"}
 """The case's input kind (store value) and how it is offered."""
+SUMMARY_ROWS = {
+    "images": ("Images:", "Image files classified, and how many of them could not be read"),
+    "cells": ("Cells analysed:", "Cells found, by the AI's call"),
+    "flag_rate": ("AI flag rate:", "The share of cells the AI flagged: a screening rate, not a blast percentage"),
+    "counted": ("Cells counted:", "The blast % denominator: cells analysed less those decided 'artefact'"),
+    "blast_percentage": ("Blast % (confirmed):", "Confirmed blasts of the cells counted, with its 95% interval"),
+    "rule": ("Decided by:", "The decision rule and threshold that made the AI's calls"),
+}
+"""The summary's rows: label and what the number means (a tooltip)."""
 
 
 class CaseList(QListWidget):
@@ -50,7 +62,7 @@ class CaseList(QListWidget):
             )
             item.setToolTip(
                 f"Signed off by {case.signed_off_by}, {local_time(case.signed_off_at)}"
-                if case.signed_off
+                if case.signed_off_at is not None  # (case.signed_off)
                 else "Open: review and sign-off pending"
             )
             item.setData(Qt.ItemDataRole.UserRole, case.id)
@@ -88,7 +100,7 @@ class FamiliarityBanner(QLabel):
 
 
 class CaseDetails(QGroupBox):
-    """Name, sample/patient id, operator and input kind of the open case, edited in place."""
+    """Name, sample/patient id, who prepared it and input kind of the open case, edited in place."""
 
     changed = Signal(str, object)
     """A field of the case (a `CaseStore.update_case` keyword) and its new value."""
@@ -107,7 +119,7 @@ class CaseDetails(QGroupBox):
         for label, field in (
             ("Name:", self.name),
             ("Sample ID:", self.sample_id),
-            ("Operator:", self.operator),
+            ("Prepared by:", self.operator),
             ("Input:", self.input_kind),
         ):
             form.addRow(label, field)
@@ -131,91 +143,111 @@ class CaseDetails(QGroupBox):
 
 
 class SummaryPanel(QGroupBox):
-    """Counts, blast percentages, review progress and the sign-off button of the open case."""
+    """The open case's counts (artefacts apart, the blast % once the review is complete) and its
+    sign-off: the button the store's sign-off check enables, every reason it gives, the sign-offs
+    and amendments."""
 
     sign_off_requested = Signal()
+    amend_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Summary", parent)
-        self.counts = {key: QLabel("–") for key in ("images", "cells", "calls", "ai_blasts", "confirmed", "rule")}
-        self.counts["rule"].setWordWrap(True)
+        self.counts = {key: QLabel("–") for key in SUMMARY_ROWS}
+        form = QFormLayout()
+        for key, (label, tip) in SUMMARY_ROWS.items():
+            self.counts[key].setWordWrap(True)
+            self.counts[key].setToolTip(tip)
+            form.addRow(label, self.counts[key])
         self.review_progress = QProgressBar()
         self.sign_off_button = QPushButton("Sign off case…")
         self.sign_off_button.clicked.connect(self.sign_off_requested)
-        self.status = QLabel()
-        self.status.setWordWrap(True)
-        grid = QGridLayout(self)
-        for number, (label, key) in enumerate(
-            (
-                ("Images:", "images"),
-                ("Cells:", "cells"),
-                ("AI calls:", "calls"),
-                ("Blasts (AI):", "ai_blasts"),
-                ("Blasts (confirmed):", "confirmed"),
-                ("Decided by:", "rule"),
-            )
-        ):
-            row, column = number % 3, 2 * (number // 3)
-            grid.addWidget(QLabel(label), row, column)
-            grid.addWidget(self.counts[key], row, column + 1)
-        grid.setColumnStretch(1, 1)
-        grid.setColumnStretch(3, 2)
-        grid.addWidget(self.review_progress, 3, 0, 1, 3)
-        grid.addWidget(self.sign_off_button, 3, 3)
-        grid.addWidget(self.status, 4, 0, 1, 4)
+        self.amend_button = QPushButton("Amend sign-off…")
+        self.amend_button.clicked.connect(self.amend_requested)
+        self.history, self.status = QLabel(), QLabel()
+        for text in (self.history, self.status):
+            text.setWordWrap(True)
+            text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        buttons = QHBoxLayout()
+        for widget, stretch in ((self.review_progress, 1), (self.sign_off_button, 0), (self.amend_button, 0)):
+            buttons.addWidget(widget, stretch)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.history)
+        layout.addWidget(self.status)
+        self._busy = False
+        self._case_id: int | None = None
         self.show_summary(None, None, busy=False)
 
     def show_summary(self, case: Case | None, summary: CaseSummary | None, busy: bool) -> None:
-        """Show a case's numbers; sign-off is offered once every flagged and uncertain cell is reviewed."""
+        """Show a case's counts; sign-off waits for `show_check` to say the store allows it."""
+        self._busy = busy
+        self.sign_off_button.setEnabled(False)
+        self.amend_button.setVisible(case is not None and case.signed_off)
+        if case is not None and case.id != self._case_id:
+            self.history.setText("")
+            self.history.hide()
+            self.status.setText("Checking whether the case can be signed off…")
+        self._case_id = case.id if case is not None else None
         if case is None or summary is None:
             for label in self.counts.values():
                 label.setText("–")
             self.review_progress.setRange(0, 1)
             self.review_progress.setValue(0)
             self.review_progress.setFormat("no case open")
-            self.sign_off_button.setEnabled(False)
+            self.history.setText("")
             self.status.setText("")
             return
         unreadable = f" ({summary.errors} unreadable)" if summary.errors else ""
         self.counts["images"].setText(f"{summary.images}{unreadable}")
-        self.counts["cells"].setText(str(summary.cells))
-        self.counts["calls"].setText(
-            f"<span style='color:#d32f2f'>{summary.flagged} flagged</span>, "
+        self.counts["cells"].setText(
+            f"{summary.cells}: <span style='color:#d32f2f'>{summary.flagged} flagged</span>, "
             f"<span style='color:#c79100'>{summary.uncertain} uncertain</span>, {summary.normal} normal"
         )
-        self.counts["ai_blasts"].setText(_percent(summary.flagged, summary.cells))
-        self.counts["confirmed"].setText(_percent(summary.confirmed_blasts, summary.cells))
-        classified = case.model_version is not None
-        self.counts["rule"].setText(
-            f"{describe_rule(case.decision_rule)}, threshold {case.threshold:.3f}" if classified else "–"
+        self.counts["flag_rate"].setText(summary.flag_rate.describe() if summary.cells else "–")
+        self.counts["counted"].setText(
+            f"{summary.counted} of {summary.cells} analysed ({summary.artefacts} artefact(s) left out)"
         )
-        self.counts["rule"].setToolTip(f"Model {case.model_version}" if classified else "")
+        self.counts["blast_percentage"].setText(_blast_percentage(summary))
+        self.counts["rule"].setText(case.rule_label)
+        self.counts["rule"].setToolTip(f"Model {case.model_version}" if case.model_version else "Not classified yet")
         self.review_progress.setRange(0, max(summary.to_review, 1))
         self.review_progress.setValue(summary.reviewed)
-        self.review_progress.setFormat(f"{summary.reviewed} / {summary.to_review} reviewed")
+        unsure = f", {summary.unsure} unsure" if summary.unsure else ""
+        self.review_progress.setFormat(f"{summary.reviewed} / {summary.to_review} decided{unsure}")
         self.review_progress.setToolTip(
-            f"{summary.reviewed} of {summary.to_review} flagged or uncertain cells reviewed"
+            f"{summary.reviewed} of {summary.to_review} flagged or uncertain cells have a final decision "
+            f"(blast, normal or artefact); {summary.unsure} cell(s) are unsure"
         )
-        waiting = summary.to_review - summary.reviewed
-        self.sign_off_button.setEnabled(not case.signed_off and not busy and waiting == 0 and summary.images > 0)
+
+    def show_check(self, case: Case, check: SignOffCheck, history: Sequence[SignOff]) -> None:
+        """The store's verdict on sign-off, with every reason it refuses, and the case's sign-offs."""
+        lines = [html_text(line) for line in describe_sign_offs(history)]
+        if case.signed_off and lines:
+            lines[-1] = f"✔ <b>{lines[-1]}</b>"
+        self.history.setText("<br>".join(lines))
+        self.history.setVisible(bool(lines))
+        self.sign_off_button.setEnabled(check.allowed and not self._busy)
         if case.signed_off:
-            self.status.setText(f"✔ Signed off by <b>{case.signed_off_by}</b>, {local_time(case.signed_off_at)}.")
-        elif busy:
+            self.status.setText("The case is frozen: Amend sign-off reopens it, with a reason.")
+        elif self._busy:
             self.status.setText("Sign-off waits for the classification to finish.")
-        elif waiting:
-            self.status.setText(f"{waiting} flagged or uncertain cell(s) still need a decision before sign-off.")
+        elif check.allowed:
+            self.status.setText("Ready for sign-off.")
         else:
-            self.status.setText("Every flagged and uncertain cell is reviewed: ready for sign-off.")
+            reasons = "".join(f"<li>{html_text(reason)}</li>" for reason in check.reasons)
+            self.status.setText(f"<b>Not ready for sign-off:</b><ul style='margin: 0'>{reasons}</ul>")
 
 
 class ErrorsTable(QTableWidget):
-    """Files of the case that could not be read, with the reason for each."""
+    """Files of the case that could not be read, the reason for each, and who acknowledged it."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(0, 2, parent)
-        self.setHorizontalHeaderLabels(["File", "Reason"])
+        super().__init__(0, 3, parent)
+        self.setHorizontalHeaderLabels(["File", "Reason", "Acknowledged"])
         self.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        self.horizontalHeader().setStretchLastSection(True)
+        self.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         self.verticalHeader().setVisible(False)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setWordWrap(True)
@@ -227,10 +259,55 @@ class ErrorsTable(QTableWidget):
             name.setToolTip(record.path)
             reason = QTableWidgetItem(record.message)
             reason.setToolTip(record.message)
-            self.setItem(row, 0, name)
-            self.setItem(row, 1, reason)
+            acknowledged = QTableWidgetItem(
+                f"by {record.acknowledged_by}, {local_time(record.acknowledged_at)}"
+                if record.acknowledged_at is not None
+                else "not yet"
+            )
+            for column, item in enumerate((name, reason, acknowledged)):
+                self.setItem(row, column, item)
         self.resizeRowsToContents()
 
 
-def _percent(part: int, whole: int) -> str:
-    return f"{part / whole:.1%} ({part} of {whole})" if whole else "–"
+class ErrorsPage(QWidget):
+    """The Errors filter's page: the unreadable files, and the action that acknowledges them."""
+
+    def __init__(self, acknowledge: QAction, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.table = ErrorsTable()
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        self.acknowledge_button = QToolButton()
+        self.acknowledge_button.setDefaultAction(acknowledge)
+        self.acknowledge_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        bar = QHBoxLayout()
+        bar.addWidget(self.note, 1)
+        bar.addWidget(self.acknowledge_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(bar)
+        layout.addWidget(self.table, 1)
+
+    def show_errors(self, errors: Sequence[ImageRecord]) -> int:
+        """Show the case's unreadable files; return how many are not acknowledged."""
+        self.table.show_errors(errors)
+        waiting = sum(record.acknowledged_at is None for record in errors)
+        if not errors:
+            self.note.setText("Every image file of the case could be read.")
+        elif waiting:
+            self.note.setText(
+                f"{waiting} unreadable file(s) are not acknowledged. They are left out of the case; sign-off "
+                "needs someone to acknowledge that, with their name."
+            )
+        else:
+            self.note.setText(f"The {len(errors)} unreadable file(s) are acknowledged and left out of the case.")
+        return waiting
+
+
+def _blast_percentage(summary: CaseSummary) -> str:
+    """The confirmed blast %, once every cell to review has a final decision and none is unsure."""
+    if not summary.cells:
+        return "–"
+    if summary.review_complete:
+        return f"<b>{summary.blast_percentage.describe()}</b>"
+    return "shown once every flagged or uncertain cell has a final decision and none is unsure"

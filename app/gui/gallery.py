@@ -38,9 +38,14 @@ from app.core.store import CaseStore, CellRecord
 
 CALL_COLOURS = {"flagged": QColor("#d32f2f"), "uncertain": QColor("#f9a825"), "normal": QColor("#43a047")}
 """Tile border and field outline by the model's call."""
-DECISION_COLOURS = {"blast": QColor("#b71c1c"), "normal": QColor("#2e7d32"), "unsure": QColor("#6d4c9f")}
-DECISION_LETTERS = {"blast": "B", "normal": "N", "unsure": "?"}
-"""Badge of a reviewer decision: the letter of its key ('?' for unsure)."""
+DECISION_COLOURS = {
+    "blast": QColor("#b71c1c"),
+    "normal": QColor("#2e7d32"),
+    "artefact": QColor("#616161"),
+    "unsure": QColor("#6d4c9f"),
+}
+DECISION_LETTERS = {"blast": "B", "normal": "N", "artefact": "A", "unsure": "?"}
+"""Badge of a reviewer decision (every `Decision`): the letter of its key ('?' for unsure)."""
 
 RECORD_ROLE = Qt.ItemDataRole.UserRole + 1
 """The row's `CellRecord`."""
@@ -183,7 +188,7 @@ class CellListModel(QAbstractListModel):
         self._repaint_timer = QTimer(self, singleShot=True, interval=THUMBNAIL_REPAINT_MS)
         self._repaint_timer.timeout.connect(self._repaint_arrived)
         self.case_id: int | None = None
-        self.group, self.sort = "all", "probability"
+        self.group, self.cell_sort = "all", "probability"  # (`sort` is a virtual of the model)
         self._records: list[CellRecord] = []
         self._rows: dict[int, int] = {}
 
@@ -194,7 +199,7 @@ class CellListModel(QAbstractListModel):
             self.thumbnails.clear()
         self.case_id = case_id
         self.group = group or self.group
-        self.sort = sort or self.sort
+        self.cell_sort = sort or self.cell_sort
         self._set_records(self._query())
         self.endResetModel()
 
@@ -266,7 +271,7 @@ class CellListModel(QAbstractListModel):
             self.dataChanged.emit(self.index(min(rows)), self.index(max(rows)), [Qt.ItemDataRole.DecorationRole])
 
     def _query(self) -> list[CellRecord]:
-        return [] if self.case_id is None else self.store.list_cells(self.case_id, self.group, self.sort)
+        return [] if self.case_id is None else self.store.list_cells(self.case_id, self.group, self.cell_sort)
 
     def _set_records(self, records: list[CellRecord]) -> None:
         self._records = records
@@ -285,10 +290,12 @@ def describe_cell(record: CellRecord) -> str:
 class CellDelegate(QStyledItemDelegate):
     """Paints a tile: thumbnail framed in the call's colour, probability, decision badge."""
 
-    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
         return TILE
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
         record: CellRecord = index.data(RECORD_ROLE)
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -363,7 +370,8 @@ class GalleryView(QListView):
 
 def _runs(rows: list[int]) -> Iterator[tuple[int, int]]:
     """Consecutive runs (first, last) of ascending row numbers."""
-    start = previous = None
+    start: int | None = None
+    previous = 0  # read only once `start` is set
     for row in rows:
         if start is None:
             start = previous = row

@@ -8,6 +8,9 @@ running batch would otherwise decide part of a case the old way).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -157,14 +160,14 @@ class LabDialog(QDialog):
         row = self.profiles.currentRow()
         if row < 0:
             return
-        profile = self.profiles.item(row, 0).data(Qt.ItemDataRole.UserRole)
+        profile = _payload(self.profiles, row)
         self._switch(self._setup.model.key, None if profile is None else profile.number)
 
     def use_selected_model(self) -> None:
         row = self.models.currentRow()
         if row < 0:
             return
-        self._switch(self.models.item(row, 0).data(Qt.ItemDataRole.UserRole).key, None)
+        self._switch(_payload(self.models, row).key, None)
 
     def _fitted(self, result: Recalibration) -> None:
         setup = self._setup
@@ -290,7 +293,7 @@ def _table(columns: tuple[str, ...]) -> QTableWidget:
     return table
 
 
-def _fill(table: QTableWidget, rows: list[list[str]], payloads: list, in_use: list[bool]) -> None:
+def _fill(table: QTableWidget, rows: list[list[str]], payloads: Sequence[object], in_use: list[bool]) -> None:
     """Rows of text; column 0 carries the payload; the row in use is bold and selected."""
     table.setRowCount(len(rows))
     for row, (texts, payload, used) in enumerate(zip(rows, payloads, in_use, strict=True)):
@@ -300,10 +303,17 @@ def _fill(table: QTableWidget, rows: list[list[str]], payloads: list, in_use: li
             font.setBold(used)
             item.setFont(font)
             table.setItem(row, column, item)
-        table.item(row, 0).setData(Qt.ItemDataRole.UserRole, payload)
+            if column == 0:
+                item.setData(Qt.ItemDataRole.UserRole, payload)
         if used:
             table.selectRow(row)
     table.resizeColumnsToContents()
+
+
+def _payload(table: QTableWidget, row: int) -> Any:
+    """What `_fill` keeps in the first cell of a row (None for a row without one)."""
+    item = table.item(row, 0)
+    return None if item is None else item.data(Qt.ItemDataRole.UserRole)
 
 
 def _group(title: str, *parts) -> QGroupBox:

@@ -2,45 +2,50 @@
 
 Layout and wiring only: use cases come from `app.services`, background work from
 `app.gui.tasks` (the batch through `BatchController`), actions and menus from
-`app.gui.actions`.  Opening another case pauses the running batch; a case resumes (without
-redoing finished images) whenever it is opened again.
+`app.gui.actions`, the reviewer of the session from `app.gui.identity`, the sign-off gate,
+sign-off and amendment (the store's rules) from `app.gui.sign_off`.  Opening another case
+pauses the running batch; a case resumes (without redoing finished images) whenever it is
+opened again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
-from PySide6.QtCore import QCoreApplication, QEvent, QMimeData, QModelIndex, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QModelIndex, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QSplitter,
     QStackedWidget,
 )
 
-from app.core.classifier import CARD_FILE
 from app.core.discovery import discover_images
-from app.core.model_card import ModelCardError
+from app.core.model_card import CARD_FILE, ModelCardError
 from app.core.pipeline import RunSummary
 from app.core.resources import models_dir
 from app.core.site import ActiveSetup, SiteError, SiteLibrary
 from app.core.store import Case, CaseStore, StoreError
-from app.gui.actions import build_actions, build_menus, filter_bar
-from app.gui.batch import BatchController, BatchStatus, run_text
-from app.gui.case_panel import CaseDetails, CaseList, ErrorsTable, FamiliarityBanner, SummaryPanel
+from app.gui.actions import WindowActions, build_actions, build_menus, filter_bar
+from app.gui.batch import BatchController, BatchStatus, model_missing, run_text
+from app.gui.case_panel import CaseDetails, CaseList, ErrorsPage, FamiliarityBanner, SummaryPanel
+from app.gui.export import export_report
 from app.gui.gallery import CellListModel, GalleryView
 from app.gui.help import ShortcutsDialog, about_html
+from app.gui.identity import ReviewerButton, ReviewerIdentity
 from app.gui.lab import LabDialog, SetupButton, setup_change_message
-from app.gui.review import DecisionCommand, ReviewPanel, ask_reviewer, confirm_sign_off
+from app.gui.review import DecisionCommand, ReviewPanel
 from app.gui.settings import Settings, SettingsDialog, apply_theme
-from app.gui.tasks import run_task, show_message
-from app.gui.widgets import column
-from app.services import export
+from app.gui.sign_off import ReviewGate, ReviewState, SignOffFlow
+from app.gui.tasks import show_message
+from app.gui.widgets import column, local_paths
 from app.services.cases import case_for_sources
 from app.services.classification import ClassificationJob
 
@@ -61,7 +66,10 @@ class MainWindow(QMainWindow):
         self.store, self.settings = store, settings
         self.model_dir = model_dir if model_dir is not None else models_dir()
         self.site = SiteLibrary(store.path.parent, bundled_models=self.model_dir)
-        self.setup = self._active_setup()
+        try:
+            self.setup: ActiveSetup | None = self.site.active()
+        except ModelCardError:
+            self.setup = None
         self.card = self.setup.model.card if self.setup else None
         self.case: Case | None = None
         self.batch = BatchController(self)
@@ -70,14 +78,19 @@ class MainWindow(QMainWindow):
         self.batch.finished.connect(self._on_batch_finished)
         self.undo_stack = QUndoStack(self)
         self.model = CellListModel(store, self)
+        self.identity = ReviewerIdentity(settings, self)  # who reviews: in memory only, asked when a review starts
+        self.gate = ReviewGate(store, self)
+        self.gate.checked.connect(self._show_check)
+        self.sign_offs = SignOffFlow(store, self)
+        self.sign_offs.changed.connect(self._case_changed)
         self._refresh_timer = QTimer(self, singleShot=True, interval=REFRESH_MS)
         self._refresh_timer.timeout.connect(self._catch_up)
 
         self.setWindowTitle("BlastScan")
         self.setAcceptDrops(True)
-        self.actions = build_actions(self, self.undo_stack)
+        self.window_actions: WindowActions = build_actions(self, self.undo_stack)
         self._build_widgets()
-        build_menus(self, self.actions)
+        build_menus(self, self.window_actions)
         self._reload_case_list()
         self._show_case_state()
         self.resize(QSize(1600, 960))
@@ -121,8 +134,7 @@ class MainWindow(QMainWindow):
             self.open_case(case_id)
 
     def choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of smear images")
-        if folder:
+        if folder := QFileDialog.getExistingDirectory(self, "Open a folder of smear images"):
             self.open_paths([folder])
 
     # The batch
@@ -134,17 +146,16 @@ class MainWindow(QMainWindow):
         if not self.store.list_sources(case.id):
             return
         if self.card is None:
-            self._message(
-                QMessageBox.Icon.Critical,
-                "Model missing",
-                f"The blast classifier model is missing ({self.model_dir / CARD_FILE}), so new images "
-                "cannot be classified.\n\nReinstall BlastScan to restore it. Cases classified before "
-                "can still be reviewed.",
-            )
+            self._message(QMessageBox.Icon.Critical, "Model missing", model_missing(self.model_dir / CARD_FILE))
             return
         try:
             job = ClassificationJob.for_case(
-                self.store, case.id, bundled_models=self.model_dir, tta=self.settings.tta, threshold=threshold
+                self.store,
+                case.id,
+                bundled_models=self.model_dir,
+                tta=self.settings.tta,
+                threshold=threshold,
+                threshold_by=self.identity.name or self.settings.operator or None,
             )
         except SiteError as error:
             self._store_refused(str(error))
@@ -173,7 +184,7 @@ class MainWindow(QMainWindow):
         self.model.refresh()
         if not had_cells:
             self._select_row(0)
-        self.errors.show_errors(self.store.list_errors(self.case.id))
+        self._show_errors()
         self._show_summary()
 
     # Review
@@ -181,10 +192,8 @@ class MainWindow(QMainWindow):
     def decide(self, decision: str) -> None:
         """Record a decision on the current cell (undoable), then move to the next cell."""
         index = self.gallery.currentIndex()
-        if self.case is None or self.case.signed_off or not index.isValid():
-            return
-        reviewer = self._reviewer()
-        if reviewer is None:
+        open_case = self.case is not None and not self.case.signed_off
+        if not open_case or not index.isValid() or not (reviewer := self.identity.current()):
             return
         record = self.model.record(index.row())
         if record.decision != decision:
@@ -194,22 +203,28 @@ class MainWindow(QMainWindow):
         self._select_row(index.row() + 1)
 
     def sign_off(self) -> None:
-        """Sign the case off as the operator, once the store agrees every review is done."""
-        if self.case is None:
-            return
-        reviewer = self._reviewer()
-        if reviewer is None:
-            return
-        if not confirm_sign_off(self, self.case, reviewer):
-            return
-        try:
-            self.case = self.store.sign_off(self.case.id, reviewer)
-        except StoreError as error:
-            self._store_refused(str(error))
-            return
-        self.undo_stack.clear()
+        """Sign the case off: the store checks it, then the reviewer confirms the counts and who they are."""
+        if self.case is not None and (reviewer := self.identity.current()):
+            self.sign_offs.sign_off(self.case.id, reviewer)
+
+    def amend(self) -> None:
+        """Reopen the signed-off case, with a reason and the reviewer's name."""
+        if self.case is not None and self.case.signed_off and (reviewer := self.identity.current()):
+            self.sign_offs.amend(self.case, reviewer)
+
+    def acknowledge_errors(self) -> None:
+        """Record, with the reviewer's name, that the unreadable files are left out of the case."""
+        if self.case is not None and (reviewer := self.identity.current()):
+            self.sign_offs.acknowledge(self.case.id, reviewer)
+
+    def _case_changed(self, case: Case) -> None:
+        """A sign-off, an amendment or an acknowledgement changed a case."""
+        if self.case is not None and self.case.id == case.id:
+            self.case = case
+            if case.signed_off:
+                self.undo_stack.clear()
+            self._show_case_state()
         self._reload_case_list()
-        self._show_case_state()
 
     def _decision_changed(self, cell_id: int) -> None:
         self.model.update_cell(cell_id)
@@ -220,9 +235,6 @@ class MainWindow(QMainWindow):
             else:
                 self._select_row(row)
         self._show_summary()
-
-    def _reviewer(self) -> str | None:
-        return ask_reviewer(self, self.settings)
 
     def _select_row(self, row: int) -> None:
         if 0 <= row < self.model.rowCount():
@@ -241,7 +253,7 @@ class MainWindow(QMainWindow):
     def _select_cell(self, cell_id: int) -> None:
         """Select a cell clicked in its field, showing all cells if the filter hides it."""
         if self.model.row_of(cell_id) is None:
-            self.actions.filters["all"].trigger()
+            self.window_actions.filters["all"].trigger()
         row = self.model.row_of(cell_id)
         if row is not None:
             self._select_row(row)
@@ -272,30 +284,16 @@ class MainWindow(QMainWindow):
             self._store_refused(str(error))
         self.header.show_case(self.case)
         self._reload_case_list()
+        self._show_summary()  # (the Sample ID is needed for sign-off)
 
     def export_report(self) -> None:
         """Write the case's Excel report, off the GUI thread."""
-        if self.case is None:
-            return
-        sources = self.store.list_sources(self.case.id)
-        folder = Path(sources[0]).parent if sources else Path.home()
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Export report", str(folder / f"{self.case.name}.xlsx"), "Excel workbook (*.xlsx)"
-        )
-        if not path:
-            return
-        case_id = self.case.id
-        self.statusBar().showMessage(f"Writing the report: {path}…")
-        run_task(
-            lambda _: export.write_report(self.store, case_id, Path(path)),
-            lambda _: self.statusBar().showMessage(f"Report saved: {path}", 15000),
-            description="Exporting the report",
-            parent=self,
-        )
+        if self.case is not None:
+            export_report(self, self.store, self.case)
 
     def show_settings(self) -> None:
         dialog = SettingsDialog(self.settings, self.card, self, self.setup.rule if self.setup else None)
-        dialog.accepted.connect(lambda: apply_theme(QApplication.instance(), self.settings.theme))
+        dialog.accepted.connect(lambda: apply_theme(cast(QApplication, QApplication.instance()), self.settings.theme))
         dialog.open()
 
     def show_lab(self) -> None:
@@ -303,7 +301,8 @@ class MainWindow(QMainWindow):
         if self.setup is None:
             self._store_refused("The bundled model is missing, so there is nothing to adapt.")
             return
-        dialog = LabDialog(self.store, self.site, self.settings.operator or "unknown operator", self.is_busy(), self)
+        name = self.identity.name or self.settings.operator or "unknown operator"
+        dialog = LabDialog(self.store, self.site, name, self.is_busy(), self)
         dialog.setup_changed.connect(self._setup_changed)
         dialog.open()
 
@@ -318,27 +317,22 @@ class MainWindow(QMainWindow):
             self._show_case_state()
         self.statusBar().showMessage(setup_change_message(setup, changed, override), 20000)
 
-    def _active_setup(self) -> ActiveSetup | None:
-        try:
-            return self.site.active()
-        except ModelCardError:
-            return None
-
     def show_about(self) -> None:
         self._message(QMessageBox.Icon.Information, "About BlastScan", about_html(self.card))
 
     def show_shortcuts(self) -> None:
-        ShortcutsDialog([action for menu in self.menuBar().actions() for action in menu.menu().actions()], self).show()
+        ShortcutsDialog(
+            [action for menu in self.menuBar().actions() for action in cast(QMenu, menu.menu()).actions()], self
+        ).show()
 
     # Window events
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if _local_paths(event.mimeData()):
+        if local_paths(event.mimeData()):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        paths = _local_paths(event.mimeData())
-        if paths:
+        if paths := local_paths(event.mimeData()):
             event.acceptProposedAction()
             self.open_paths(paths)
 
@@ -348,6 +342,7 @@ class MainWindow(QMainWindow):
         Its last reports, still queued, are dropped: the caller may close the store next.
         """
         self.batch.stop_all()
+        self.gate.close()
         self._refresh_timer.stop()
         for receiver in (self, self.batch):
             QCoreApplication.removePostedEvents(receiver, QEvent.Type.MetaCall)
@@ -365,7 +360,7 @@ class MainWindow(QMainWindow):
         self.gallery = GalleryView()
         self.gallery.setModel(self.model)
         self.gallery.selectionModel().currentChanged.connect(lambda current, _: self._show_current(current))
-        self.errors = ErrorsTable()
+        self.errors = ErrorsPage(self.window_actions.acknowledge)
         welcome = QLabel("Drop a folder of smear images here,\nor use File › Open Folder (Ctrl+O).")
         welcome.setAlignment(Qt.AlignmentFlag.AlignCenter)
         welcome.setStyleSheet("font-size: 16px; color: palette(mid);")
@@ -373,12 +368,13 @@ class MainWindow(QMainWindow):
         for page in (welcome, self.gallery, self.errors):
             self.pages.addWidget(page)
         self.familiarity_banner = FamiliarityBanner()
-        middle = column(self.familiarity_banner, filter_bar(self.actions), (self.pages, 1))
+        middle = column(self.familiarity_banner, filter_bar(self.window_actions), (self.pages, 1))
 
-        self.review = ReviewPanel(list(self.actions.decisions.values()))
+        self.review = ReviewPanel(list(self.window_actions.decisions.values()))
         self.review.field_view.cell_clicked.connect(self._select_cell)
         self.summary = SummaryPanel()
         self.summary.sign_off_requested.connect(self.sign_off)
+        self.summary.amend_requested.connect(self.amend)
         right = column((self.review, 1), self.summary)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         for widget in (left, middle, right):
@@ -388,26 +384,26 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(2, 1)
         self.setCentralWidget(splitter)
 
-        self.batch_status = BatchStatus(self.batch)
-        self.statusBar().addPermanentWidget(self.batch_status)
-        self.setup_button = SetupButton(self.setup)
+        self.batch_status, self.setup_button = BatchStatus(self.batch), SetupButton(self.setup)
         self.setup_button.clicked.connect(self.show_lab)
-        self.statusBar().addPermanentWidget(self.setup_button)
+        for widget in (self.batch_status, self.setup_button, ReviewerButton(self.identity)):
+            self.statusBar().addPermanentWidget(widget)
 
     def _show_case_state(self) -> None:
         """Header, filters, errors, summary and the enabled actions for the open case."""
         case = self.case
         self.header.show_case(case)
-        self.errors.show_errors(self.store.list_errors(case.id) if case else [])
-        checked = self.actions.current_filter()
+        self._show_errors()
+        checked = self.window_actions.current_filter()
         self.pages.setCurrentIndex(_WELCOME if case is None else _ERRORS if checked == "errors" else _GALLERY)
         self.setWindowTitle(f"BlastScan — {case.name}" if case else "BlastScan")
         open_case = case is not None and not case.signed_off
-        for action in self.actions.decisions.values():
+        for action in self.window_actions.decisions.values():
             action.setEnabled(open_case)
-        self.actions.export.setEnabled(case is not None)
+        self.window_actions.export.setEnabled(case is not None)
+        self.window_actions.amend.setEnabled(case is not None and case.signed_off)
         self.review.clear(
-            "Signed off: decisions can no longer change."
+            "Signed off: decisions can no longer change (Review › Amend Sign-off reopens the case)."
             if case and case.signed_off
             else "Select a cell in the gallery."
         )
@@ -418,13 +414,27 @@ class MainWindow(QMainWindow):
         self.familiarity_banner.show_case(self.case)
         summary = self.store.summary(self.case.id) if self.case else None
         busy = self.batch.busy and self.case is not None and self.batch.case_id == self.case.id
-        self.summary.show_summary(self.case, summary, busy)
-        self.actions.sign_off.setEnabled(self.summary.sign_off_button.isEnabled())
-        self.actions.show_counts(summary)
+        self.summary.show_summary(self.case, summary, busy)  # sign-off off until the check of this state
+        self.window_actions.sign_off.setEnabled(False)
+        self.window_actions.show_counts(summary, self.gate.queues(self.case.id) if self.case else None)
+        self.gate.refresh(self.case.id if self.case else None)
+
+    def _show_check(self, state: ReviewState | None) -> None:
+        """The store's sign-off check of the open case: the sign-off button, its reasons, the queues."""
+        if state is not None and self.case is not None and state.case_id == self.case.id:
+            self.summary.show_check(self.case, state.check, state.history)
+            self.window_actions.sign_off.setEnabled(self.summary.sign_off_button.isEnabled())
+            self.window_actions.show_counts(state.check.summary, state.queues)
+
+    def _show_errors(self) -> None:
+        waiting = self.errors.show_errors(self.store.list_errors(self.case.id) if self.case else [])
+        self.window_actions.acknowledge.setEnabled(self.case is not None and not self.case.signed_off and waiting > 0)
 
     def _case_chosen(self, case_id: int) -> None:
         if self.case is None or self.case.id != case_id:
             self.open_case(case_id)
+        elif not self.case.signed_off and not self.batch.busy:  # the open case again: classify what is left
+            self._start_batch(self.case, None)
 
     def _reload_case_list(self) -> None:
         self.cases.show_cases(self.store.list_cases(), self.case.id if self.case else None)
@@ -434,7 +444,3 @@ class MainWindow(QMainWindow):
 
     def _message(self, icon: QMessageBox.Icon, title: str, text: str) -> QMessageBox:
         return show_message(self, icon, title, text)
-
-
-def _local_paths(mime: QMimeData) -> list[str]:
-    return [url.toLocalFile() for url in mime.urls() if url.isLocalFile()] if mime.hasUrls() else []

@@ -8,6 +8,7 @@ import io
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TypeGuard
 
 import numpy as np
 from PIL import Image
@@ -25,13 +26,12 @@ from PySide6.QtGui import (
     QWheelEvent,
 )
 from PySide6.QtWidgets import (
+    QGraphicsItem,
     QGraphicsRectItem,
     QGraphicsScene,
     QGraphicsView,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
-    QMessageBox,
     QSplitter,
     QToolButton,
     QVBoxLayout,
@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.loading import ImageLoadError, load_image
-from app.core.store import Case, CaseStore, CellRecord, StoreError
+from app.core.store import CaseStore, CellRecord, StoreError
 from app.gui.gallery import CALL_COLOURS, content_square, describe_cell
 from app.gui.tasks import run_task
 
@@ -176,10 +176,10 @@ class FieldView(ZoomableView):
                 self.scene().addRect(outline.rect().adjusted(-2, -2, 2, 2), _cosmetic_pen(QColor("white"), 1))
 
     def outlines(self) -> list[QGraphicsRectItem]:
-        return [item for item in self.scene().items() if item.data(CELL_ID) is not None]
+        return [item for item in self.scene().items() if _is_outline(item)]
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
-        hits = [item for item in self.items(event.position().toPoint()) if item.data(CELL_ID) is not None]
+        hits = [item for item in self.items(event.position().toPoint()) if _is_outline(item)]
         if hits:
             smallest = min(hits, key=lambda item: item.rect().width() * item.rect().height())
             self.cell_clicked.emit(int(smallest.data(CELL_ID)))
@@ -282,26 +282,6 @@ def _decoded_source(path: str) -> QImage | str:
         return f"The source image cannot be shown:\n{error.reason}"
 
 
-def ask_reviewer(parent: QWidget, settings) -> str | None:
-    """The operator from the settings; asked for (and kept) the first time."""
-    if settings.operator:
-        return settings.operator
-    name, ok = QInputDialog.getText(parent, "Operator", "Your name, recorded with every review decision:")
-    if not ok or not name.strip():
-        return None
-    settings.operator = name
-    return settings.operator
-
-
-def confirm_sign_off(parent: QWidget, case: Case, reviewer: str) -> bool:
-    answer = QMessageBox.question(
-        parent,
-        "Sign off case",
-        f"Sign off case “{case.name}” as {reviewer}?\n\nAfter sign-off the case can no longer be changed.",
-    )
-    return answer == QMessageBox.StandardButton.Yes
-
-
 def _details(record: CellRecord) -> str:
     x, y, width, height = record.box
     lines = [
@@ -310,10 +290,10 @@ def _details(record: CellRecord) -> str:
         f"{Path(record.image_path).name}, cell {record.index + 1}, box {width}×{height} at ({x}, {y})"
         + (" — cut by the image edge" if record.touches_border else ""),
     ]
-    if record.decision:
+    if record.decision and record.decided_at is not None:  # (a decision always has its time)
         lines.append(f"Reviewed: <b>{record.decision}</b> by {record.reviewer}, {local_time(record.decided_at)}")
     else:
-        lines.append("Not reviewed yet: B blast, N normal, U unsure.")
+        lines.append("Not reviewed yet: B blast, N normal, A artefact (not a white cell), U unsure.")
     return "<br>".join(lines)
 
 
@@ -333,6 +313,11 @@ def _cosmetic_pen(colour: QColor, width: int, style: Qt.PenStyle = Qt.PenStyle.S
     pen = QPen(colour, width, style)
     pen.setCosmetic(True)
     return pen
+
+
+def _is_outline(item: QGraphicsItem) -> TypeGuard[QGraphicsRectItem]:
+    """True for a cell's outline (a rectangle that carries its cell's id)."""
+    return item.data(CELL_ID) is not None
 
 
 def local_time(iso: str) -> str:

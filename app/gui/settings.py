@@ -27,6 +27,8 @@ from app.core.model_card import ModelCard
 ORGANISATION = "BlastScan"
 APPLICATION = "BlastScan"
 THEMES = {"light": "Light", "dark": "Dark"}
+RECENT_REVIEWERS = 8
+"""Reviewer names remembered for the next sessions' choice."""
 
 
 class Settings:
@@ -37,11 +39,27 @@ class Settings:
 
     @property
     def operator(self) -> str:
+        """The user's name: the 'Prepared by' of new cases, and who set a threshold override when no
+        reviewer is chosen yet.  Never the reviewer of a decision or a sign-off."""
         return str(self.qsettings.value("operator", "") or "").strip()
 
     @operator.setter
     def operator(self, name: str) -> None:
         self.qsettings.setValue("operator", name.strip())
+
+    @property
+    def recent_reviewers(self) -> list[str]:
+        """Names that reviewed on this computer, latest first: offered when a review starts (the
+        reviewer of a session is never kept: see `app.gui.identity`)."""
+        value = self.qsettings.value("recent_reviewers")
+        names = [value] if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else []
+        return [str(name).strip() for name in names if str(name).strip()][:RECENT_REVIEWERS]
+
+    def remember_reviewer(self, name: str) -> None:
+        """Put `name` first in `recent_reviewers` (keeping RECENT_REVIEWERS names)."""
+        names = [name.strip()] + [known for known in self.recent_reviewers if known != name.strip()]
+        self.qsettings.setValue("recent_reviewers", names[:RECENT_REVIEWERS])
+        self.qsettings.sync()
 
     @property
     def threshold(self) -> float | None:
@@ -91,7 +109,7 @@ class Settings:
 
 
 class SettingsDialog(QDialog):
-    """Edits operator, threshold, test-time augmentation and theme; `apply()` saves them."""
+    """Edits your name, threshold, test-time augmentation and theme; `apply()` saves them."""
 
     def __init__(
         self,
@@ -106,7 +124,11 @@ class SettingsDialog(QDialog):
         self.rule = rule or (card.rule if card else None)
         """The rule in use (model card or site profile): its threshold is the default."""
         self.operator = QLineEdit(settings.operator)
-        self.operator.setPlaceholderText("your name, recorded with every decision")
+        self.operator.setPlaceholderText("'Prepared by' of new cases")
+        self.operator.setToolTip(
+            "The reviewer who decides and signs off is chosen at the first decision of each session "
+            "(Reviewer, in the status bar)."
+        )
         self.threshold = QDoubleSpinBox(decimals=3, minimum=0.001, maximum=0.999, singleStep=0.01)
         self.tta = QCheckBox("Average the 8 flips and rotations of each cell (slower, steadier)")
         self.theme = QComboBox()
@@ -115,9 +137,9 @@ class SettingsDialog(QDialog):
         self.theme.setCurrentIndex(list(THEMES).index(settings.theme))
 
         form = QFormLayout(self)
-        form.addRow("Operator:", self.operator)
+        form.addRow("Your name:", self.operator)
         form.addRow("Blast threshold:", self.threshold)
-        if card is None:
+        if card is None or self.rule is None:  # (a card always brings a rule)
             self.threshold.setEnabled(False)
             self.tta.setEnabled(False)
             form.addRow("", QLabel("The model is missing: its defaults are unknown."))
@@ -143,7 +165,7 @@ class SettingsDialog(QDialog):
         """Save the dialog's values; values equal to the defaults (rule, card) are stored as 'default'."""
         self.settings.operator = self.operator.text()
         self.settings.theme = self.theme.currentData()
-        if self.card is not None:
+        if self.card is not None and self.rule is not None:
             threshold = round(self.threshold.value(), 3)
             self.settings.threshold = None if threshold == round(self.rule.threshold, 3) else threshold
             self.settings.tta = None if self.tta.isChecked() == self.card.tta else self.tta.isChecked()

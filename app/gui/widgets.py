@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import QMimeData
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 
@@ -17,3 +18,8 @@ def column(*parts) -> QWidget:
         else:
             layout.addLayout(part, stretch)
     return column
+
+
+def local_paths(mime: QMimeData) -> list[str]:
+    """The local files and folders of a drag and drop."""
+    return [url.toLocalFile() for url in mime.urls() if url.isLocalFile()] if mime.hasUrls() else []

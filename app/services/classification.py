@@ -24,6 +24,8 @@ class ClassificationJob:
     tta: bool | None = None
     threshold: float | None = None
     threads: int | None = None
+    threshold_by: str | None = None
+    """Who chose `threshold` (recorded with the case when it overrides the rule's)."""
 
     @classmethod
     def for_case(
@@ -36,13 +38,14 @@ class ClassificationJob:
         tta: bool | None = None,
         threshold: float | None = None,
         threads: int | None = None,
+        threshold_by: str | None = None,
     ) -> ClassificationJob:
         """The job for a case: its sources unless `images` are given, and the setup it continues
         with (`SiteLibrary.setup_for`; raises `SiteError` when that model is gone)."""
         case = store.get_case(case_id)
         setup = SiteLibrary(store.path.parent, bundled_models=bundled_models).setup_for(case)
         paths = tuple(store.list_sources(case_id)) if images is None else images
-        return cls(store, case_id, paths, setup, case.input_kind, tta, threshold, threads)
+        return cls(store, case_id, paths, setup, case.input_kind, tta, threshold, threads, threshold_by)
 
     def run(
         self, progress: ProgressCallback | None = None, is_cancelled: Callable[[], bool] | None = None
@@ -61,4 +64,5 @@ class ClassificationJob:
             progress=progress,
             is_cancelled=is_cancelled,
             threshold=self.threshold,
+            threshold_by=self.threshold_by,
         )

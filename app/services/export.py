@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from app.core.files import replaced_atomically
-from app.core.store import CaseStore
+from app.core.store import CaseStore, CellRecord
 
 CSV_HEADER = (
     "image_path",
@@ -24,15 +24,17 @@ CSV_HEADER = (
 )
 FLAGGED_VALUES = {"flagged": "yes", "uncertain": "uncertain", "normal": "no"}
 """The CSV's `flagged` column for each call of the model card."""
+CsvRow = tuple[object, ...]
+"""One row of the CSV, in the order of CSV_HEADER."""
 
 
-def csv_rows(store: CaseStore, case_id: int, images: Sequence[str | os.PathLike[str]]) -> list[tuple]:
+def csv_rows(store: CaseStore, case_id: int, images: Sequence[str | os.PathLike[str]]) -> list[CsvRow]:
     """CSV rows for `images` in their order, read back from the case (old results too)."""
     records = {record.path: record for record in store.list_images(case_id)}
-    cells_by_image: dict[int, list] = {}
+    cells_by_image: dict[int, list[CellRecord]] = {}
     for cell in store.list_cells(case_id, sort="position"):
         cells_by_image.setdefault(cell.image_id, []).append(cell)
-    rows: list[tuple] = []
+    rows: list[CsvRow] = []
     for path in images:
         record = records.get(os.fspath(path))
         if record is None:
@@ -56,7 +58,7 @@ def csv_rows(store: CaseStore, case_id: int, images: Sequence[str | os.PathLike[
     return rows
 
 
-def write_csv(out: Path, rows: Sequence[tuple]) -> None:
+def write_csv(out: Path, rows: Sequence[CsvRow]) -> None:
     """Write the CSV beside `out`, then move it into place (`replaced_atomically`)."""
     with replaced_atomically(out, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from app.core.decision import DecisionRule
 from app.core.familiarity import FamiliarityGuard
@@ -46,7 +47,7 @@ class ModelCard:
     decision: DecisionSection
     metrics: Metrics
     familiarity: FamiliaritySection | None = None
-    validation: dict | None = None
+    validation: dict[str, Any] | None = None
     """Tables of the model's validation, kept as the recipe wrote them."""
     lab_evaluation: LabEvaluation | None = None
     speed: Speed | None = None
@@ -78,7 +79,7 @@ class ModelCard:
         """The card's familiarity reference (files in `folder`), or None if it has none."""
         return FamiliarityGuard(self.familiarity.to_dict(), Path(folder)) if self.familiarity else None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The card as JSON-ready data, in the current schema."""
         return without_none(
             {
@@ -100,7 +101,7 @@ class ModelCard:
         )
 
     @classmethod
-    def from_dict(cls, document: dict) -> ModelCard:
+    def from_dict(cls, document: dict[str, Any]) -> ModelCard:
         """A card from JSON data of any schema version up to the current one."""
         values = migrated(document)
         familiarity, lab_evaluation, speed = (values.get(key) for key in ("familiarity", "lab_evaluation", "speed"))
@@ -138,7 +139,7 @@ class ModelCard:
             json.dump(self.to_dict(), handle, indent=2)
 
 
-def migrated(document: dict) -> dict:
+def migrated(document: dict[str, Any]) -> dict[str, Any]:
     """The card's JSON data in the current schema (a copy; the argument is left as it is)."""
     version = document.get("schema_version", 1)
     if not isinstance(version, int) or not 1 <= version <= SCHEMA_VERSION:
@@ -148,7 +149,7 @@ def migrated(document: dict) -> dict:
     return _version_2_of_1(document) if version == 1 else dict(document)
 
 
-def _version_2_of_1(document: dict) -> dict:
+def _version_2_of_1(document: dict[str, Any]) -> dict[str, Any]:
     """Version 1 kept every figure of a section in one object: the figures the app reads stay,
     the rest moves to `details` (metrics, training data) or `settings` (training); the metrics'
     `scope` (a lab-retrained model's) is their `basis`."""

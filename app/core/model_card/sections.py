@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import Field, asdict, dataclass, field
+from typing import Any, ClassVar, TypeVar
 
 from app.core.decision import DecisionRule
+
+_S = TypeVar("_S", bound="_Section")
 
 
 class _Section:
     """A part of the card, stored as a JSON object of its fields."""
 
-    def to_dict(self) -> dict:
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]  # every section is a dataclass
+
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict):
+    def from_dict(cls: type[_S], values: dict[str, Any]) -> _S:
         return cls(**values)
 
 
@@ -37,7 +42,7 @@ class ModelDescription(_Section):
     files: ModelFiles
 
     @classmethod
-    def from_dict(cls, values: dict) -> ModelDescription:
+    def from_dict(cls, values: dict[str, Any]) -> ModelDescription:
         return cls(
             values["architecture"], values["output"], values["final_model"], ModelFiles.from_dict(values["files"])
         )
@@ -52,7 +57,7 @@ class TtaComparison(_Section):
     used: bool
 
     @classmethod
-    def from_dict(cls, values: dict) -> TtaComparison:
+    def from_dict(cls, values: dict[str, Any]) -> TtaComparison:
         pairs = {lab: (float(a), float(b)) for lab, (a, b) in values["auroc_without_and_with"].items()}
         return cls(pairs, float(values["min_gain"]), bool(values["used"]))
 
@@ -76,7 +81,7 @@ class DecisionSection:
         """The decision rule (see `app.core.decision`); the card's has no bias."""
         return DecisionRule(self.temperature, self.threshold, self.uncertain_low)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return without_none(
             {
                 "threshold": self.threshold,
@@ -91,7 +96,7 @@ class DecisionSection:
         )
 
     @classmethod
-    def from_dict(cls, values: dict) -> DecisionSection:
+    def from_dict(cls, values: dict[str, Any]) -> DecisionSection:
         comparison = values.get("tta_comparison")
         return cls(
             temperature=float(values["temperature"]),
@@ -129,7 +134,7 @@ class FamiliaritySection(_Section):
     evaluation: dict[str, GuardVerdicts] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, values: dict) -> FamiliaritySection:
+    def from_dict(cls, values: dict[str, Any]) -> FamiliaritySection:
         return cls(
             neighbours=int(values["neighbours"]),
             labs=tuple(values["labs"]),
@@ -150,11 +155,11 @@ class Metrics(_Section):
     recall: float
     specificity: float
     basis: str
-    details: dict = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
     """Further figures of the recipe (calibration error, confusion matrix, per patient ...)."""
 
     @classmethod
-    def from_dict(cls, values: dict) -> Metrics:
+    def from_dict(cls, values: dict[str, Any]) -> Metrics:
         return cls(
             float(values["auroc"]),
             float(values["recall"]),
@@ -186,11 +191,11 @@ class TrainingData(_Section):
     labs: tuple[LabData, ...] = ()
     held_out_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
     never_shown: str | None = None
-    details: dict = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
     """Further facts of the recipe (image counts, file list hashes, the lab's own cells ...)."""
 
     @classmethod
-    def from_dict(cls, values: dict) -> TrainingData:
+    def from_dict(cls, values: dict[str, Any]) -> TrainingData:
         return cls(
             source=values["source"],
             labs=tuple(LabData.from_dict(lab) for lab in values.get("labs", ())),
@@ -205,10 +210,10 @@ class TrainingRecipe(_Section):
     """The labs left out of training, and the recipe's settings as it recorded them."""
 
     leave_out: tuple[str, ...] = ()
-    settings: dict = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, values: dict) -> TrainingRecipe:
+    def from_dict(cls, values: dict[str, Any]) -> TrainingRecipe:
         return cls(tuple(values.get("leave_out", ())), values.get("settings", {}))
 
 
@@ -226,7 +231,7 @@ class ModelRates(_Section):
     specificity_interval: tuple[float, float]
 
     @classmethod
-    def from_dict(cls, values: dict) -> ModelRates:
+    def from_dict(cls, values: dict[str, Any]) -> ModelRates:
         return cls(
             **{
                 **values,
@@ -256,7 +261,7 @@ class LabEvaluation(_Section):
     retrained: ModelRates
 
     @classmethod
-    def from_dict(cls, values: dict) -> LabEvaluation:
+    def from_dict(cls, values: dict[str, Any]) -> LabEvaluation:
         return cls(
             values["method"],
             LabCells.from_dict(values["lab_cells"]),
@@ -279,6 +284,6 @@ class Speed(_Section):
     ratio: float
 
 
-def without_none(values: dict) -> dict:
+def without_none(values: dict[str, Any]) -> dict[str, Any]:
     """The entries that are not None (optional parts of the card are left out, not null)."""
     return {key: value for key, value in values.items() if value is not None}

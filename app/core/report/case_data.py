@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from app.core.site import SiteLibrary, SiteProfile
-from app.core.store import Case, CaseStore, CaseSummary, CellRecord, ImageRecord
+from app.core.store import Case, CaseStore, CaseSummary, CellRecord, Decision, ImageRecord, SignOff
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,8 @@ class CaseData:
     written_at: datetime
     profile: SiteProfile | None
     """The site profile that decided the case, when one did and its file is still there."""
+    sign_offs: list[SignOff]
+    """Every sign-off of the case, oldest first, with the amendments that reopened them."""
 
     @classmethod
     def read(cls, store: CaseStore, case_id: int) -> CaseData:
@@ -32,9 +34,15 @@ class CaseData:
             counts=store.summary(case_id),
             images=store.list_images(case_id),
             cells=store.list_cells(case_id, sort="position"),
+            sign_offs=store.sign_offs(case_id),
             store=store,
             written_at=datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0),
         )
 
     def decided(self, decision: str) -> int:
         return sum(cell.decision == decision for cell in self.cells)
+
+    @property
+    def artefacts(self) -> list[CellRecord]:
+        """The cells decided 'artefact', left out of the count."""
+        return [cell for cell in self.cells if cell.decision == Decision.ARTEFACT]

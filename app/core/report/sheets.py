@@ -115,10 +115,20 @@ def write_errors(sheet: Worksheet, data: CaseData) -> None:
             Column("Problem", 14),
             Column("Reason", 60),
             Column("Recorded (UTC)", 19, DATE_FORMAT),
+            Column("Acknowledged by", 14),
+            Column("Acknowledged (UTC)", 19, DATE_FORMAT),
             Column("Image path", 60),
         ),
         (
-            (file_name(image.path), problem, image.message or problem, excel_time(image.created_at), image.path)
+            (
+                file_name(image.path),
+                problem,
+                image.message or problem,
+                excel_time(image.created_at),
+                image.acknowledged_by,
+                excel_time(image.acknowledged_at),
+                image.path,
+            )
             for image, problem in problems
         ),
         "Every file was read and gave at least one cell.",
@@ -220,7 +230,13 @@ def _thumbnail(png: bytes) -> SheetImage | None:
 # Chart
 
 
-_DECISION_COLOURS = {"blast": "C00000", "normal": "70AD47", "unsure": "FFC000", NO_DECISION: "A6A6A6"}
+_DECISION_COLOURS = {
+    "blast": "C00000",
+    "normal": "70AD47",
+    "artefact": "7F6084",
+    "unsure": "FFC000",
+    NO_DECISION: "A6A6A6",
+}
 
 
 def probability_histogram(cells: Iterable[CellRecord], bins: int = HISTOGRAM_BINS) -> list[int]:
@@ -248,7 +264,7 @@ def write_chart(sheet: Worksheet, data: CaseData) -> None:
 
     first = HISTOGRAM_BINS + 5
     decisions = (*DECISIONS, NO_DECISION)
-    by_call = Counter((cell.call, cell.decision or NO_DECISION) for cell in data.cells)
+    by_call: Counter[tuple[str, str]] = Counter((cell.call, cell.decision or NO_DECISION) for cell in data.cells)
     table_header(sheet, ["AI call", *decisions], first)
     for offset, call in enumerate(CALLS, 1):
         sheet.cell(first + offset, 1, call)
@@ -264,8 +280,8 @@ def write_chart(sheet: Worksheet, data: CaseData) -> None:
     for series, decision in zip(counts.series, decisions, strict=True):
         series.graphicalProperties.solidFill = _DECISION_COLOURS[decision]
     sheet.add_chart(counts, "H18")
-    for column, width in zip("ABCDE", (18, 8, 8, 8, 11), strict=True):
-        sheet.column_dimensions[column].width = width
+    for letter, width in zip("ABCDE", (18, 8, 8, 8, 11), strict=True):
+        sheet.column_dimensions[letter].width = width
     print_setup(sheet, landscape=True)
 
 

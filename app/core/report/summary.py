@@ -1,11 +1,12 @@
-"""The Summary sheet: case, software and model, counts, the blast percentage with its interval."""
+"""The Summary sheet: case and its sign-offs, software and model, counts, the AI flag rate and,
+once every cell to review is decided, the blast percentage with its interval."""
 
 from __future__ import annotations
 
 from openpyxl.worksheet.worksheet import Worksheet
 
 from app import __version__
-from app.core.decision import describe_rule, wilson_interval
+from app.core.decision import Proportion
 from app.core.report.case_data import CaseData
 from app.core.report.style import (
     PERCENT_FORMAT,
@@ -13,6 +14,7 @@ from app.core.report.style import (
     TITLE_FONT,
     calibri,
     excel_time,
+    file_name,
     print_setup,
     table_header,
     text_time,
@@ -21,15 +23,23 @@ from app.core.report.style import (
     write_section,
 )
 from app.core.site import SiteProfile
-from app.core.store import Case, CaseSummary
+from app.core.store import Case, CaseSummary, CellRecord, SignOff
 
-CONFIDENCE = 0.95
-"""Level of the blast-percentage interval (Wilson score interval)."""
 DECISION_SUPPORT_NOTE = (
     "Decision support only. BlastScan flags cells that may be leukemic blasts; it does not make "
     "a diagnosis. Every result must be reviewed and confirmed by a qualified expert (haematologist "
     "or cytologist) before it is used for any clinical decision."
 )
+BLAST_MEASURE = "Blast % (confirmed blasts / cells counted)"
+DENOMINATOR_NOTE = (
+    "Denominator: the cells counted, that is every cell analysed except those decided 'artefact' (not a "
+    "white cell: a smudge, a cut cell, a doublet, a red-cell clump, a piece of a cell); artefacts stay on the "
+    "Cells sheet and in the Audit. Numerator: cells a reviewer decided are blasts. Cells the AI called normal "
+    "that no one reviewed count as non-blasts. The interval is the 95% Wilson score interval; it reflects the "
+    "number of cells counted, not errors of the AI or of the review."
+)
+_SIGNED, _DRAFT = "375623", "C00000"
+"""Colours of the status line of a signed-off case and of a draft."""
 UNFAMILIAR_NOTE = (
     "The images are unlike those the model's recall was measured on, so the AI called no cell "
     "normal: every cell it did not flag is 'uncertain' and in the review queue."
@@ -69,17 +79,12 @@ def _familiarity_text(case: Case) -> str:
 
 
 def write_summary(sheet: Worksheet, data: CaseData) -> None:
-    case, counts = data.case, data.counts
-    unreadable = sum(image.status == "error" for image in data.images)
-    blast = _interval(counts.confirmed_blasts, counts.cells)
+    case = data.case
     sheet.append(["BlastScan case report"])
     sheet["A1"].font = TITLE_FONT
-    if case.signed_off:
-        sheet.append([f"Signed off by {case.signed_off_by} on {text_time(case.signed_off_at)}"])
-        sheet["A2"].font = calibri(bold=True, color="375623")
-    else:
-        sheet.append(["DRAFT: not signed off; the review may be incomplete"])
-        sheet["A2"].font = calibri(bold=True, color="C00000")
+    status, colour = _status(case, data.sign_offs)
+    sheet.append([status])
+    sheet["A2"].font = calibri(bold=True, color=colour)
     write_note(sheet, DECISION_SUPPORT_NOTE, calibri(bold=True, italic=True))
 
     write_section(sheet, "Case")
@@ -89,24 +94,24 @@ def write_summary(sheet: Worksheet, data: CaseData) -> None:
             ("Case", case.name),
             ("Case id", case.id),
             ("Sample / patient id", case.sample_id or "not given"),
-            ("Operator", case.operator or "not given"),
+            ("Prepared by", case.operator or "not given"),
             ("Case created (UTC)", excel_time(case.created_at)),
             ("Last image classified (UTC)", excel_time(max((image.created_at for image in data.images), default=None))),
-            ("Reviewer", case.signed_off_by or "not signed off"),
+            ("Signed off by", case.signed_off_by or "not signed off"),
             ("Signed off (UTC)", excel_time(case.signed_off_at) or "not signed off"),
             ("Report written (UTC)", data.written_at),
         ],
     )
+    if data.sign_offs:
+        write_section(sheet, "Sign-offs and amendments")
+        write_pairs(sheet, _sign_off_rows(data.sign_offs))
     write_section(sheet, "Software and model")
     write_pairs(
         sheet,
         [
             ("Software", f"BlastScan {__version__}"),
             ("Model version", case.model_version or "not classified yet"),
-            (
-                "Decision rule (site profile)",
-                describe_rule(case.decision_rule) if case.model_version else "not classified yet",
-            ),
+            ("Decision rule", case.rule_label),
             *(_profile_rows(data.profile) if data.profile else []),
             ("Decision threshold", case.threshold if case.threshold is not None else "not classified yet"),
         ],
@@ -115,52 +120,94 @@ def write_summary(sheet: Worksheet, data: CaseData) -> None:
     write_pairs(sheet, [("Image familiarity", _familiarity_text(case))])
     if case.unfamiliar:
         write_note(sheet, UNFAMILIAR_NOTE, calibri(bold=True, color="C00000"))
+    _write_counts(sheet, data)
+    _write_result(sheet, data)
+    for column, width in zip("ABCDEF", (46, 30, 10, 10, 12, 12), strict=True):
+        sheet.column_dimensions[column].width = width
+    print_setup(sheet, landscape=False)
+
+
+def _status(case: Case, sign_offs: list[SignOff]) -> tuple[str, str]:
+    """The line under the title and its colour: signed off, amended, reopened or draft."""
+    amendments = [sign_off for sign_off in sign_offs if sign_off.reopened_at]
+    if case.signed_off and amendments:
+        first = sign_offs[0]
+        return (
+            f"Amended: signed off again by {case.signed_off_by} on {text_time(case.signed_off_at)} "
+            f"(first signed off by {first.signed_off_by} on {text_time(first.signed_off_at)}; "
+            "see Sign-offs and amendments)",
+            _SIGNED,
+        )
+    if case.signed_off:
+        return f"Signed off by {case.signed_off_by} on {text_time(case.signed_off_at)}", _SIGNED
+    if amendments:
+        last = amendments[-1]
+        return (
+            f"DRAFT: reopened for amendment by {last.reopened_by} on {text_time(last.reopened_at)} "
+            f"({last.reopen_reason}); not signed off again yet",
+            _DRAFT,
+        )
+    return "DRAFT: not signed off; the review may be incomplete", _DRAFT
+
+
+def _sign_off_rows(sign_offs: list[SignOff]) -> list[tuple[str, object]]:
+    """Each sign-off with its signature and, when the case was reopened after it, the amendment."""
+    rows: list[tuple[str, object]] = []
+    for number, sign_off in enumerate(sign_offs, 1):
+        rows.append((f"Sign-off {number}", f"{sign_off.signed_off_by}, {text_time(sign_off.signed_off_at)}"))
+        if sign_off.reopened_at:
+            rows.append(
+                (
+                    f"Amendment {number}",
+                    f"reopened by {sign_off.reopened_by}, {text_time(sign_off.reopened_at)}; "
+                    f"reason: {sign_off.reopen_reason}",
+                )
+            )
+    return rows
+
+
+def _write_counts(sheet: Worksheet, data: CaseData) -> None:
+    counts = data.counts
     write_section(sheet, "Counts")
     write_pairs(
         sheet,
         [
-            ("Images", len(data.images)),
-            ("Unreadable files (see Errors)", unreadable),
+            ("Images", counts.images),
+            ("Unreadable files (see Errors)", counts.errors),
+            ("Unreadable files acknowledged", sum(image.acknowledged_at is not None for image in data.images)),
             ("Cells analysed", counts.cells),
             ("AI-flagged", counts.flagged),
             ("Uncertain", counts.uncertain),
             ("AI: normal", counts.normal),
             ("Review queue (flagged + uncertain)", counts.to_review),
-            ("Reviewed of the queue", counts.reviewed),
+            ("Decided of the queue (blast, normal or artefact)", counts.reviewed),
             ("Confirmed blasts", counts.confirmed_blasts),
             ("Decided normal", data.decided("normal")),
-            ("Decided unsure", data.decided("unsure")),
+            ("Artefacts (not white cells, left out of the count)", counts.artefacts),
+            ("Decided unsure (need a second look)", counts.unsure),
+            ("Cells counted (analysed less artefacts)", counts.counted),
         ],
     )
+
+
+def _write_result(sheet: Worksheet, data: CaseData) -> None:
+    counts = data.counts
     write_section(sheet, "Result")
     table_header(sheet, ["Measure", "Count", "Of", "Share", "95% CI low", "95% CI high"], sheet.max_row + 1)
-    _proportion(sheet, "Blast % (confirmed blasts / all cells analysed)", counts.confirmed_blasts, counts.cells, blast)
-    _proportion(
-        sheet,
-        "AI-flagged % (flagged / all cells analysed)",
-        counts.flagged,
-        counts.cells,
-        _interval(counts.flagged, counts.cells),
-    )
-    _proportion(sheet, "Review completeness (reviewed / review queue)", counts.reviewed, counts.to_review, None)
+    if counts.review_complete:
+        _proportion(sheet, BLAST_MEASURE, counts.blast_percentage)
+    else:
+        sheet.append([BLAST_MEASURE, f"not until the review is complete ({_undecided(counts)})"])
+    _proportion(sheet, "AI flag rate (flagged / cells analysed)", counts.flag_rate)
+    completeness = Proportion(counts.reviewed, counts.to_review)
+    _proportion(sheet, "Review completeness (decided / review queue)", completeness, with_interval=False)
     sheet.append([])
-    write_note(sheet, _blast_sentence(counts, blast), calibri(bold=True))
-    write_note(
-        sheet,
-        (
-            "Denominator: every cell analysed in the case. Numerator: cells a reviewer decided are blasts. "
-            "Cells the AI called normal that no one reviewed, and cells decided 'unsure', count as non-blasts. "
-            f"The interval is the {CONFIDENCE:.0%} Wilson score interval; it reflects the number of cells "
-            "counted, not errors of the AI or of the review."
-        ),
-    )
-    waiting = counts.to_review - counts.reviewed
-    if waiting:
-        write_note(
-            sheet,
-            f"Provisional: {waiting} flagged or uncertain cell(s) have no review decision yet.",
-            calibri(bold=True, color="C00000"),
-        )
+    write_note(sheet, _blast_sentence(counts), calibri(bold=True))
+    write_note(sheet, DENOMINATOR_NOTE)
+    if data.artefacts:
+        write_note(sheet, f"Artefacts left out of the count ({len(data.artefacts)}): {_cell_names(data.artefacts)}.")
+    if not counts.review_complete:
+        write_note(sheet, f"Provisional: {_undecided(counts)}.", calibri(bold=True, color=_DRAFT))
     write_note(
         sheet,
         (
@@ -168,29 +215,44 @@ def write_summary(sheet: Worksheet, data: CaseData) -> None:
             "yellow = uncertain (inside the decision rule's uncertain band)."
         ),
     )
-    for column, width in zip("ABCDEF", (46, 30, 10, 10, 12, 12), strict=True):
-        sheet.column_dimensions[column].width = width
-    print_setup(sheet, landscape=False)
 
 
-def _interval(count: int, total: int) -> tuple[float, float] | None:
-    """The CONFIDENCE Wilson interval of count / total; None without a total."""
-    return wilson_interval(count / total, total, CONFIDENCE) if total > 0 else None
+def _undecided(counts: CaseSummary) -> str:
+    """'3 flagged or uncertain cell(s) have no final decision yet; 1 cell(s) decided unsure'."""
+    parts = []
+    if counts.undecided:
+        parts.append(f"{counts.undecided} flagged or uncertain cell(s) have no final decision yet")
+    if counts.unsure:
+        parts.append(f"{counts.unsure} cell(s) decided unsure need a second look")
+    return "; ".join(parts)
 
 
-def _blast_sentence(counts: CaseSummary, interval: tuple[float, float] | None) -> str:
-    if interval is None:
-        return "Blast percentage: not available (no cells were analysed)."
-    share = counts.confirmed_blasts / counts.cells
+def _blast_sentence(counts: CaseSummary) -> str:
+    flag_rate = (
+        f"The AI flag rate, {counts.flag_rate.describe()}, is the share of cells the AI flagged for review, "
+        "not a blast percentage."
+    )
+    if not counts.review_complete:
+        return f"Blast percentage: not given until every cell to review has a final decision. {flag_rate}"
+    blast = counts.blast_percentage
+    if blast.share is None or blast.interval is None:
+        return "Blast percentage: not available (no cells were counted)."
+    low, high = blast.interval
     return (
-        f"Blast percentage {share:.1%} ({CONFIDENCE:.0%} CI {interval[0]:.1%} to {interval[1]:.1%}): "
-        f"{counts.confirmed_blasts} cell(s) confirmed as blasts by the reviewer "
-        f"among {counts.cells} cell(s) analysed."
+        f"Blast percentage {blast.share:.1%} ({blast.confidence:.0%} CI {low:.1%} to {high:.1%}): "
+        f"{counts.confirmed_blasts} cell(s) confirmed as blasts by the reviewer among {counts.counted} cell(s) "
+        f"counted ({counts.cells} analysed, {counts.artefacts} artefact(s) left out). {flag_rate}"
     )
 
 
-def _proportion(sheet: Worksheet, label: str, count: int, total: int, interval: tuple[float, float] | None) -> None:
-    share = count / total if total else "n/a"
-    sheet.append([label, count, total, share, *(interval or ())])
+def _cell_names(cells: list[CellRecord]) -> str:
+    """'#12 a.bmp [0], #15 b.bmp [2]': cell id, image file and cell index, as the Cells sheet has them."""
+    return ", ".join(f"#{cell.id} {file_name(cell.image_path)} [{cell.index}]" for cell in cells)
+
+
+def _proportion(sheet: Worksheet, label: str, proportion: Proportion, with_interval: bool = True) -> None:
+    share = "n/a" if proportion.share is None else proportion.share
+    interval = proportion.interval if with_interval else None
+    sheet.append([label, proportion.count, proportion.total, share, *(interval or ())])
     for column in range(4, 7):
         sheet.cell(sheet.max_row, column).number_format = PERCENT_FORMAT

@@ -2,9 +2,11 @@
 
 The file is ``cases.sqlite3`` in the data folder (`location`); `schema` holds its tables and
 named migrations, `records` what the store hands out, `policy` the review rules it applies,
-`repository` the `CaseStore` itself, on the one connection of `connection`.
+`repository` the `CaseStore` itself, on the one connection of `connection`, with the review,
+sign-off and amendment of `review`.
 """
 
+from app.core.store.common import StoreError
 from app.core.store.location import DATA_DIR_ENV, DB_FILE, data_dir
 from app.core.store.policy import REVIEW_POLICY, ReviewPolicy
 from app.core.store.records import (
@@ -22,8 +24,10 @@ from app.core.store.records import (
     InputKind,
     LabLabel,
     NewCell,
+    SignOff,
 )
-from app.core.store.repository import CaseStore, StoreError
+from app.core.store.repository import CaseStore
+from app.core.store.review import SignOffCheck, SignOffRefused
 from app.core.store.schema import MIGRATIONS, SCHEMA_VERSION, Migration
 
 __all__ = [
@@ -49,6 +53,9 @@ __all__ = [
     "Migration",
     "NewCell",
     "ReviewPolicy",
+    "SignOff",
+    "SignOffCheck",
+    "SignOffRefused",
     "StoreError",
     "data_dir",
 ]

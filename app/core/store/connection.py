@@ -24,6 +24,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The rowid of the row that the INSERT just run on `cursor` added."""
+    if cursor.lastrowid is None:
+        raise LookupError("the statement inserted no row")
+    return cursor.lastrowid
+
+
 class Database:
     """A connection to one SQLite file, safe to share between threads; see the module doc."""
 
@@ -58,9 +65,27 @@ class Database:
                 if not durable:
                     self.connection.execute("PRAGMA synchronous = FULL")
 
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction: every query in it sees the database in the same state."""
+        with self._lock:
+            self.connection.execute("BEGIN")
+            try:
+                yield self.connection
+            finally:
+                self.connection.execute("COMMIT")
+
     def one(self, sql: str, parameters: Sequence[object] = ()) -> sqlite3.Row | None:
         with self._lock:
-            return self.connection.execute(sql, parameters).fetchone()
+            row: sqlite3.Row | None = self.connection.execute(sql, parameters).fetchone()
+            return row
+
+    def row(self, sql: str, parameters: Sequence[object] = ()) -> sqlite3.Row:
+        """The first row of a query that always has one (an aggregate, a row known to exist)."""
+        row = self.one(sql, parameters)
+        if row is None:
+            raise LookupError(f"no row for {sql.strip()!r} with {tuple(parameters)!r}")
+        return row
 
     def all(self, sql: str, parameters: Sequence[object] = ()) -> list[sqlite3.Row]:
         with self._lock:

@@ -22,10 +22,18 @@ from app.core.store.records import (
 )
 
 CASE_COLUMNS = (
-    "id, name, sample_id, operator, created_at, input_kind, model_version, threshold, "
-    "signed_off_by, signed_off_at, decision_rule, familiarity, unfamiliar"
+    "id, name, sample_id, operator, created_at, input_kind, model_version, threshold, signed_off_by, "
+    "signed_off_at, decision_rule, familiarity AS familiarity_json, unfamiliar, rule_threshold, threshold_set_by"
 )
-IMAGE_COLUMNS = "id, case_id, path, status, message, width, height, cell_finder, created_at"
+"""The columns of `cases`, named as the fields of `Case`."""
+_ACKNOWLEDGEMENT = (
+    "FROM acknowledged_errors a WHERE a.case_id = images.case_id AND a.path = images.path AND images.status = 'error'"
+)
+IMAGE_COLUMNS = (
+    "id, case_id, path, status, message, width, height, cell_finder, created_at, "
+    f"(SELECT a.acknowledged_by {_ACKNOWLEDGEMENT}), (SELECT a.acknowledged_at {_ACKNOWLEDGEMENT})"
+)
+"""The columns of `images`, with the acknowledgement of an unreadable file, as `ImageRecord` has them."""
 LATEST_PREDICTION = "JOIN predictions p ON p.id = (SELECT MAX(id) FROM predictions WHERE cell_id = c.id)"
 """Joins each cell `c` to its latest prediction `p`."""
 CELL_SORTS = {CellSort.PROBABILITY: "p.probability DESC, i.id, c.idx", CellSort.POSITION: "i.id, c.idx"}
@@ -72,6 +80,7 @@ class CellQueries:
             CellGroup.TO_REVIEW: in_review,
             CellGroup.UNREVIEWED: f"{in_review} AND d.decision IS NULL",
             CellGroup.REVIEWED: "d.decision IS NOT NULL",
+            CellGroup.UNSURE: f"d.decision = '{Decision.UNSURE}'",
         }
         """The SQL filter of each group over `select`."""
         queued = policy.in_review_sql("call")
@@ -80,17 +89,19 @@ class CellQueries:
                    COALESCE(SUM(call = '{Call.FLAGGED}'), 0), COALESCE(SUM(call = '{Call.UNCERTAIN}'), 0),
                    COALESCE(SUM(call = '{Call.NORMAL}'), 0),
                    COALESCE(SUM({queued}), 0),
-                   COALESCE(SUM({queued} AND decision IS NOT NULL), 0),
-                   COALESCE(SUM(decision = '{Decision.BLAST}'), 0)
+                   COALESCE(SUM({queued} AND decision != '{Decision.UNSURE}'), 0),
+                   COALESCE(SUM(decision = '{Decision.BLAST}'), 0),
+                   COALESCE(SUM(decision = '{Decision.ARTEFACT}'), 0),
+                   COALESCE(SUM(decision = '{Decision.UNSURE}'), 0)
             FROM ({self.select} WHERE i.case_id = ?)
         """
-        """Cells, per call, in the review queue, reviewed of those, and confirmed blasts, of one case."""
+        """Cells, per call, in the review queue, finally decided of those, confirmed blasts, artefacts and
+        unsure cells, of one case (the fields of `CaseSummary` after images and errors)."""
 
 
 def case_from_row(row: sqlite3.Row) -> Case:
-    *columns, unfamiliar = row
-    case = Case(*columns, unfamiliar=bool(unfamiliar))
-    return replace(case, input_kind=_optional(InputKind, case.input_kind))
+    case = Case(**dict(zip(row.keys(), row)))
+    return replace(case, unfamiliar=bool(case.unfamiliar), input_kind=_optional(InputKind, case.input_kind))
 
 
 def image_from_row(row: sqlite3.Row) -> ImageRecord:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TypeVar
 
+from app.core.decision import MODEL_CARD_RULE, Proportion, describe_rule
 from app.core.familiarity import Familiarity
 
 
@@ -17,7 +18,8 @@ class StrChoice(str, Enum):
     """A string enum whose members read as their values (Python 3.11's `enum.StrEnum`, for 3.10)."""
 
     __str__ = str.__str__
-    __format__ = str.__format__
+    # str's own method, as enum.StrEnum has it; mypy misjudges the unbound method's type
+    __format__ = str.__format__  # type: ignore[assignment]
 
 
 Choice = TypeVar("Choice", bound=StrChoice)
@@ -32,10 +34,16 @@ class Call(StrChoice):
 
 
 class Decision(StrChoice):
-    """A reviewer's decision on a cell; 'unsure': someone looked, and it is no label."""
+    """A reviewer's decision on a cell.
+
+    'artefact': not a white cell (smudge, cut cell, doublet, red-cell clump, a piece of a
+    cell): it leaves the blast-% denominator and stays in the audit.  'unsure': it needs a
+    second look; no final decision, so it blocks sign-off.
+    """
 
     BLAST = "blast"
     NORMAL = "normal"
+    ARTEFACT = "artefact"
     UNSURE = "unsure"
 
 
@@ -59,6 +67,8 @@ class CellGroup(StrChoice):
     """Cells of the review queue without a decision yet."""
     REVIEWED = "reviewed"
     """Cells with a decision, whatever their call."""
+    UNSURE = "unsure"
+    """Cells decided 'unsure': the queue of a second look."""
 
 
 class CellSort(StrChoice):
@@ -80,6 +90,7 @@ class Case:
     name: str
     sample_id: str | None
     operator: str | None
+    """Who prepared the case: 'Prepared by' in the report, the summaries and the command line."""
     created_at: str
     input_kind: InputKind | None
     """'crop' or 'field' when the user overrides detection; None: detect per image."""
@@ -93,6 +104,10 @@ class Case:
     """The case's `Familiarity` verdict as JSON (None: never assessed)."""
     unfamiliar: bool = False
     """True when the verdict sends every unflagged cell to review (see `ReviewPolicy.shown_call_sql`)."""
+    rule_threshold: float | None = None
+    """The decision rule's own threshold; `threshold` differs from it when someone overrode it."""
+    threshold_set_by: str | None = None
+    """Who overrode the threshold (None: not overridden, or not recorded)."""
 
     @property
     def familiarity(self) -> Familiarity | None:
@@ -101,6 +116,27 @@ class Case:
     @property
     def signed_off(self) -> bool:
         return self.signed_off_at is not None
+
+    @property
+    def threshold_overridden(self) -> bool:
+        return None not in (self.threshold, self.rule_threshold) and self.threshold != self.rule_threshold
+
+    @property
+    def rule_label(self) -> str:
+        """The rule and threshold that decided the case, as the summaries and the report name them:
+        'model card (no site profile), threshold 0.170' or 'model card, threshold overridden to
+        0.600 by ana (...)'."""
+        if self.model_version is None or self.threshold is None:
+            return "not classified yet"
+        if not self.threshold_overridden:
+            return f"{describe_rule(self.decision_rule)}, threshold {self.threshold:.3f}"
+        rule = self.decision_rule or MODEL_CARD_RULE
+        measured_on = "the card" if rule == MODEL_CARD_RULE else "the site profile"
+        by = self.threshold_set_by or "someone not recorded"
+        return (
+            f"{rule}, threshold overridden to {self.threshold:.3f} by {by} (the rule's own: {self.rule_threshold:.3f}; "
+            f"recall/specificity at this threshold not measured on {measured_on})"
+        )
 
 
 @dataclass(frozen=True)
@@ -116,6 +152,9 @@ class ImageRecord:
     height: int | None
     cell_finder: str | None
     created_at: str
+    acknowledged_by: str | None = None
+    """Who acknowledged that this unreadable file is left out of the case (None: not acknowledged)."""
+    acknowledged_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -182,6 +221,48 @@ class CaseSummary:
     to_review: int
     """Cells of the review queue (flagged plus uncertain)."""
     reviewed: int
-    """Cells of the review queue with a decision ('unsure' counts: someone looked)."""
+    """Cells of the review queue with a final decision (blast, normal or artefact; 'unsure' is none)."""
     confirmed_blasts: int
     """Cells a reviewer decided are blasts (from any call)."""
+    artefacts: int
+    """Cells decided 'artefact': not white cells, out of the blast-% denominator."""
+    unsure: int
+    """Cells decided 'unsure' (from any call): they need a second look."""
+
+    @property
+    def counted(self) -> int:
+        """The white cells counted, the blast-% denominator: cells analysed less artefacts."""
+        return self.cells - self.artefacts
+
+    @property
+    def undecided(self) -> int:
+        """Cells of the review queue without a final decision ('unsure' ones included)."""
+        return self.to_review - self.reviewed
+
+    @property
+    def review_complete(self) -> bool:
+        """Every cell of the queue has a final decision and no cell is 'unsure'."""
+        return self.undecided == 0 and self.unsure == 0
+
+    @property
+    def blast_percentage(self) -> Proportion:
+        """Confirmed blasts of the cells counted; it means something only once `review_complete`."""
+        return Proportion(self.confirmed_blasts, self.counted)
+
+    @property
+    def flag_rate(self) -> Proportion:
+        """The AI flag rate: cells the AI flagged of all cells analysed (no blast percentage)."""
+        return Proportion(self.flagged, self.cells)
+
+
+@dataclass(frozen=True)
+class SignOff:
+    """One sign-off of a case and, when the case was reopened after it, the amendment."""
+
+    id: int
+    case_id: int
+    signed_off_by: str
+    signed_off_at: str
+    reopened_by: str | None
+    reopened_at: str | None
+    reopen_reason: str | None

@@ -2,7 +2,8 @@
 
 Every method is one statement or one transaction (see `app.core.store.connection` for
 durability and threads).  A signed-off case is frozen: its metadata, images and decisions can
-no longer change.
+no longer change until it is amended; sign-off, amendment and the review counts are the
+`ReviewMixin`'s (`app.core.store.review`).
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ import json
 import os
 import sqlite3
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 
 from app.core.decision import DecisionRule
 from app.core.familiarity import Familiarity
 from app.core.store import schema
-from app.core.store.connection import Database
+from app.core.store.common import StoreError
+from app.core.store.common import now as _now
+from app.core.store.common import required as _required
+from app.core.store.connection import Database, inserted_id
 from app.core.store.location import DB_FILE, data_dir
 from app.core.store.policy import REVIEW_POLICY, ReviewPolicy
 from app.core.store.queries import (
@@ -37,7 +40,6 @@ from app.core.store.queries import (
 from app.core.store.records import (
     Call,
     Case,
-    CaseSummary,
     CellGroup,
     CellRecord,
     CellSort,
@@ -49,15 +51,12 @@ from app.core.store.records import (
     LabLabel,
     NewCell,
 )
+from app.core.store.review import ReviewMixin
 
 _EDITABLE = ("name", "sample_id", "operator", "input_kind")
 
 
-class StoreError(RuntimeError):
-    """A request the case store refuses, with a reason for a person."""
-
-
-class CaseStore:
+class CaseStore(ReviewMixin):
     """The case database under a review policy; see the module doc."""
 
     def __init__(self, db_path: str | os.PathLike[str], policy: ReviewPolicy = REVIEW_POLICY) -> None:
@@ -86,7 +85,7 @@ class CaseStore:
         self.close()
 
     def schema_version(self) -> int:
-        return int(self._database.one("SELECT version FROM schema_version")[0])
+        return int(self._database.row("SELECT version FROM schema_version")[0])
 
     # Cases
 
@@ -107,7 +106,7 @@ class CaseStore:
                 "INSERT INTO cases (name, sample_id, operator, input_kind, created_at) VALUES (?, ?, ?, ?, ?)",
                 (name, sample_id, operator, input_kind, _now()),
             )
-        return self.get_case(int(cursor.lastrowid))
+        return self.get_case(inserted_id(cursor))
 
     def get_case(self, case_id: int) -> Case:
         row = self._database.one(f"SELECT {CASE_COLUMNS} FROM cases WHERE id = ?", (case_id,))
@@ -141,15 +140,21 @@ class CaseStore:
                     raise StoreError(f"a case named {value!r} exists already") from error
         return self.get_case(case_id)
 
-    def set_case_model(self, case_id: int, model_version: str, rule: DecisionRule, threshold: float) -> Case:
-        """Record the model and decision rule (with its threshold) a case is classified with;
-        the stored predictions of that model are decided again when the policy says so
+    def set_case_model(
+        self, case_id: int, model_version: str, rule: DecisionRule, threshold: float, overridden_by: str | None = None
+    ) -> Case:
+        """Record the model and decision rule (with its threshold) a case is classified with, and who
+        chose a threshold other than the rule's (`overridden_by`, kept while the case keeps that
+        threshold); the stored predictions of that model are decided again when the policy says so
         (`ReviewPolicy.needs_redeciding`)."""
         with self._database.write() as db:
             case = self._check_open(db, case_id)
+            kept_by = case.threshold_set_by if (case.decision_rule, case.threshold) == (rule.name, threshold) else None
+            set_by = None if threshold == rule.threshold else (overridden_by or "").strip() or kept_by
             db.execute(
-                "UPDATE cases SET model_version = ?, threshold = ?, decision_rule = ? WHERE id = ?",
-                (model_version, threshold, rule.name, case_id),
+                "UPDATE cases SET model_version = ?, threshold = ?, decision_rule = ?, rule_threshold = ?, "
+                "threshold_set_by = ? WHERE id = ?",
+                (model_version, threshold, rule.name, rule.threshold, set_by, case_id),
             )
             if self.policy.needs_redeciding(case, rule, threshold):
                 rows = db.execute(
@@ -182,24 +187,6 @@ class CaseStore:
         """The familiarity distances of the case's cells as `model_version` measured them."""
         rows = self._database.all(CASE_DISTANCES, (case_id, model_version))
         return [tuple(json.loads(row[0])) for row in rows]
-
-    def sign_off(self, case_id: int, reviewer: str) -> Case:
-        """Sign a case off; refused while a cell of the policy's review queue has no decision."""
-        reviewer = _required(reviewer, "reviewer")
-        with self._database.write() as db:
-            self._check_open(db, case_id)
-            waiting = db.execute(
-                f"SELECT COUNT(*) FROM ({self._cells.select} WHERE i.case_id = ? "
-                f"AND {self._cells.groups[CellGroup.UNREVIEWED]})",
-                (case_id,),
-            ).fetchone()[0]
-            if waiting:
-                raise StoreError(f"{waiting} {self.policy.describe_queue()} cell(s) still need a review decision")
-            db.execute(
-                "UPDATE cases SET signed_off_by = ?, signed_off_at = ? WHERE id = ?",
-                (reviewer, _now(), case_id),
-            )
-        return self.get_case(case_id)
 
     def add_sources(self, case_id: int, paths: Sequence[str | os.PathLike[str]]) -> None:
         """Remember the files and folders a case is classified from, so that it can resume."""
@@ -365,12 +352,6 @@ class CaseStore:
         """
         return [label_from_row(row) for row in self._database.all(LAB_LABELS)]
 
-    def summary(self, case_id: int) -> CaseSummary:
-        images, errors = self._database.one(
-            "SELECT COUNT(*), COALESCE(SUM(status = 'error'), 0) FROM images WHERE case_id = ?", (case_id,)
-        )
-        return CaseSummary(images, errors, *self._database.one(self._cells.summary, (case_id,)))
-
     # Internals
 
     def _migrate(self) -> None:
@@ -391,7 +372,7 @@ class CaseStore:
         if case.signed_off:
             raise StoreError(
                 f"case {case.name!r} was signed off by {case.signed_off_by} at {case.signed_off_at}; "
-                "it can no longer be changed"
+                "it can no longer be changed unless it is amended (with a reason)"
             )
         return case
 
@@ -416,21 +397,10 @@ class CaseStore:
             )
         except sqlite3.IntegrityError as error:
             raise StoreError(f"{path} is already classified in this case") from error
-        return int(cursor.lastrowid)
+        return inserted_id(cursor)
 
     def _image(self, image_id: int) -> ImageRecord:
-        return image_from_row(self._database.one(f"SELECT {IMAGE_COLUMNS} FROM images WHERE id = ?", (image_id,)))
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-def _required(value: str | None, what: str) -> str:
-    value = (value or "").strip()
-    if not value:
-        raise StoreError(f"the {what} must not be empty")
-    return value
+        return image_from_row(self._database.row(f"SELECT {IMAGE_COLUMNS} FROM images WHERE id = ?", (image_id,)))
 
 
 def _choice(choices: type[Choice], value: str, what: str) -> Choice:

@@ -102,6 +102,42 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE cases ADD COLUMN unfamiliar INTEGER NOT NULL DEFAULT 0",
         ),
     ),
+    Migration(
+        5,
+        "review and sign-off: artefact decisions, acknowledged unreadable files, sign-offs and amendments, "
+        "threshold overrides",
+        (
+            # SQLite cannot change a CHECK constraint: the table is rebuilt with 'artefact' allowed.
+            """CREATE TABLE decisions_v5 (
+                cell_id INTEGER PRIMARY KEY REFERENCES cells(id) ON DELETE CASCADE,
+                decision TEXT NOT NULL CHECK (decision IN ('blast', 'normal', 'artefact', 'unsure')),
+                reviewer TEXT NOT NULL,
+                decided_at TEXT NOT NULL)""",
+            "INSERT INTO decisions_v5 (cell_id, decision, reviewer, decided_at) "
+            "SELECT cell_id, decision, reviewer, decided_at FROM decisions",
+            "DROP TABLE decisions",
+            "ALTER TABLE decisions_v5 RENAME TO decisions",
+            """CREATE TABLE acknowledged_errors (
+                case_id INTEGER NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
+                path TEXT NOT NULL,
+                acknowledged_by TEXT NOT NULL,
+                acknowledged_at TEXT NOT NULL,
+                PRIMARY KEY (case_id, path))""",
+            """CREATE TABLE sign_offs (
+                id INTEGER PRIMARY KEY,
+                case_id INTEGER NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
+                signed_off_by TEXT NOT NULL,
+                signed_off_at TEXT NOT NULL,
+                reopened_by TEXT,
+                reopened_at TEXT,
+                reopen_reason TEXT)""",
+            "CREATE INDEX sign_offs_by_case ON sign_offs (case_id)",
+            "INSERT INTO sign_offs (case_id, signed_off_by, signed_off_at) "
+            "SELECT id, signed_off_by, signed_off_at FROM cases WHERE signed_off_at IS NOT NULL ORDER BY id",
+            "ALTER TABLE cases ADD COLUMN rule_threshold REAL",
+            "ALTER TABLE cases ADD COLUMN threshold_set_by TEXT",
+        ),
+    ),
 )
 """Every schema change, in order; migration n brings a database to version n."""
 
