@@ -1,4 +1,5 @@
-"""The model card's schema: the bundled (version 1) card read typed, migration, writing, refusals."""
+"""The model card's schema: a version-1 card (the one bundled before schema versions) read typed and
+migrated, the bundled card, writing, refusals."""
 
 import json
 import re
@@ -19,18 +20,30 @@ from app.core.model_card import (
     migrated,
 )
 
+VERSION_1_CARD = REPO / "tests" / "data" / "model_card_v1.json"
+"""The card bundled with model 0.1.0+20261201.58ba652d, written before cards had a schema version."""
+
 
 @pytest.fixture(scope="module")
 def bundled_json() -> dict:
-    return json.loads((MODELS / CARD_FILE).read_text(encoding="utf-8"))
+    """A version-1 card, as bundled before schema versions (its model's files are the bundled ones' kind)."""
+    return json.loads(VERSION_1_CARD.read_text(encoding="utf-8"))
+
+
+def test_the_bundled_card_is_the_current_schema_and_round_trips():
+    written = json.loads((MODELS / CARD_FILE).read_text(encoding="utf-8"))
+    card = ModelCard.load(MODELS / CARD_FILE)
+    assert written["schema_version"] == card.schema_version == SCHEMA_VERSION
+    assert json.loads(json.dumps(card.to_dict())) == written
+    assert card.familiarity_guard(MODELS) is not None and card.speed is not None
 
 
 def _rates(version: str) -> ModelRates:
     return ModelRates(version, 0.8, 0.2, 0.95, (0.9, 0.98), 0.5, (0.4, 0.6))
 
 
-def test_the_bundled_card_loads_typed(bundled_json):
-    card = ModelCard.load(MODELS / CARD_FILE)
+def test_a_version_1_card_loads_typed(bundled_json):
+    card = ModelCard.load(VERSION_1_CARD)
     decision = bundled_json["decision"]
     assert "schema_version" not in bundled_json and card.schema_version == SCHEMA_VERSION
     assert card.version == bundled_json["version"] and card.created == bundled_json["created"]

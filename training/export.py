@@ -204,10 +204,9 @@ def _plot_reliability(cv, path: Path) -> None:
     plt.close(figure)
 
 
-def _markdown(card: ModelCard) -> str:
-    m, d, data, t = card.metrics.details, card.decision, card.training_data.details, card.training.settings
-    cm = m["confusion_matrix"]
-    lines = [
+def card_heading(card: ModelCard) -> list[str]:
+    """The first lines of every MODEL_CARD.md: name, version, what the model is for, then "## Model"."""
+    return [
         f"# {card.name} — model card",
         "",
         f"Version {card.version}, created {card.created}.",
@@ -215,6 +214,14 @@ def _markdown(card: ModelCard) -> str:
         "Decision support only: every flagged or uncertain cell needs review by a qualified person. Not a diagnosis.",
         "",
         "## Model",
+    ]
+
+
+def _markdown(card: ModelCard) -> str:
+    m, d, data, t = card.metrics.details, card.decision, card.training_data.details, card.training.settings
+    cm = m["confusion_matrix"]
+    lines = [
+        *card_heading(card),
         f"- {card.model.architecture}.",
         f"- {card.model.output}.",
         f"- Final model: {card.model.final_model}.",

@@ -51,7 +51,7 @@ from app.core.model_card import (
 from app.core.preprocess import CANVAS_SIZE, Preprocessing, tta_views
 from training import metrics
 from training.augment import Augmentation
-from training.export import export_model, model_version, now, write_markdown
+from training.export import card_heading, export_model, model_version, now, write_markdown
 from training.finetune import SHARES, FinetuneConfig, build_model, centre_inputs, forward
 from training.labs import LABS, CellSet, Lab, lab_by_name, load_cells
 
@@ -582,13 +582,7 @@ def markdown(card: ModelCard) -> str:
     """The card for people: what the model is, what it learned from, how it holds where it never looked."""
     d, v, f = card.decision, card.validation, card.familiarity
     lines = [
-        f"# {card.name} — model card",
-        "",
-        f"Version {card.version}, created {card.created}.",
-        "",
-        "Decision support only: every flagged or uncertain cell needs review by a qualified person. Not a diagnosis.",
-        "",
-        "## Model",
+        *card_heading(card),
         f"- {card.model.architecture}; input {card.preprocessing.input_size} px "
         f"(centre {card.preprocessing.crop_size} px of the {CANVAS_SIZE} px cell canvas).",
         f"- Outputs: {card.model.output}.",
