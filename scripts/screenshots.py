@@ -37,6 +37,7 @@ FIELDS = SHARED / "fields_taleqani" / "Original"
 FIELD_IMAGE = "Pre/WBC-Malignant-Pre-468.jpg"
 """A 224x224 field of a pre-B ALL smear, crowded with blasts."""
 SIZE = (1600, 960)
+SMALL_SIZE = (1280, 720)
 
 
 def main() -> int:
@@ -56,6 +57,7 @@ def main() -> int:
             window.resize(*SIZE)
             window.show()
             shoot_demo_case(window, app, args.out / "main_window.png")
+            shoot_small_screen(window, app, settings, args.out)
             if (FIELDS / FIELD_IMAGE).is_file():
                 fields = work / "smear_fields"
                 fields.mkdir()
@@ -78,6 +80,16 @@ def shoot_demo_case(window: MainWindow, app: QApplication, out: Path) -> None:
     for key in (Qt.Key.Key_B, Qt.Key.Key_B, Qt.Key.Key_N):
         QTest.keyClick(window.gallery, key)
     save(window, app, out)
+
+
+def shoot_small_screen(window: MainWindow, app: QApplication, settings: Settings, out: Path) -> None:
+    """The same case on a 1280x720 screen, light and dark (issue #17)."""
+    window.resize(*SMALL_SIZE)
+    for theme in ("light", "dark"):
+        apply_theme(app, theme)
+        save(window, app, out / f"main_window_1280x720_{theme}.png")
+    apply_theme(app, settings.theme)
+    window.resize(*SIZE)
 
 
 def shoot_field_case(window: MainWindow, app: QApplication, folder: Path, out: Path) -> None:

@@ -10,7 +10,7 @@ from conftest import DEMO_CASE
 from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QApplication, QInputDialog, QLabel, QMessageBox, QTableWidget
+from PySide6.QtWidgets import QApplication, QInputDialog, QLabel, QMessageBox, QTableWidget, QToolButton
 
 from app.core.store import CaseStore, NewCell
 from app.gui.gallery import DECISION_COLOURS, DECISION_LETTERS, RECORD_ROLE, THUMBNAIL
@@ -770,3 +770,16 @@ def test_an_unfamiliar_case_shows_a_banner_and_queues_every_cell(qtbot, make_win
     assert summary.to_review == summary.cells == 24 and summary.normal == 0
     settled(qtbot, familiar)
     assert familiar.window_actions.filters["unreviewed"].text().endswith("(24)")
+
+
+def test_the_main_window_fits_a_1280x720_screen(qtbot, make_window, smear):
+    window = make_window()
+    classify(qtbot, window, lambda: window.open_paths([smear]))
+    hint = window.minimumSizeHint()
+    assert hint.width() <= 1024 and hint.height() <= 720
+    window.resize(1280, 720)
+    qtbot.waitUntil(lambda: window.width() == 1280 and window.height() == 720)
+    for action in window.window_actions.decisions.values():  # every review key is on screen, not clipped
+        (button,) = [b for b in window.review.findChildren(QToolButton) if b.defaultAction() is action]
+        assert button.isVisible() and button.width() >= button.minimumSizeHint().width()
+    assert window.summary.isVisible() and window.summary.height() >= window.summary.minimumSizeHint().height()

@@ -6,8 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoStack
-from PySide6.QtWidgets import QHBoxLayout, QMainWindow, QToolButton
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QMainWindow, QScrollArea, QToolButton, QWidget
 
 from app.core.store import CaseSummary
 
@@ -138,14 +139,24 @@ def build_menus(window: QMainWindow, actions: WindowActions) -> None:
 
 
 def filter_bar(actions: WindowActions) -> QHBoxLayout:
-    """A button per gallery filter, then the sort menu."""
-    bar = QHBoxLayout()
+    """A button per gallery filter (scrolling sideways when the window is narrow), then the sort menu."""
+    buttons = QWidget()
+    row = QHBoxLayout(buttons)
+    row.setContentsMargins(0, 0, 0, 0)
     for action in actions.filters.values():
         button = QToolButton()
         button.setDefaultAction(action)
         button.setAutoRaise(True)
-        bar.addWidget(button)
-    bar.addStretch(1)
+        row.addWidget(button)
+    row.addStretch(1)
+    scroller = QScrollArea()
+    scroller.setWidget(buttons)
+    scroller.setWidgetResizable(True)
+    scroller.setFrameShape(QFrame.Shape.NoFrame)
+    scroller.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    scroller.setFixedHeight(buttons.sizeHint().height() + scroller.horizontalScrollBar().sizeHint().height())
+    bar = QHBoxLayout()
+    bar.addWidget(scroller, 1)
     sort_button = QToolButton()
     sort_button.setText("Sort ▾")
     sort_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)

@@ -111,6 +111,8 @@ class CaseDetails(QGroupBox):
         self.sample_id.setPlaceholderText("sample or patient id")
         self.operator.setPlaceholderText("who prepared the case")
         self.input_kind = QComboBox()
+        self.input_kind.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.input_kind.setMinimumContentsLength(12)
         for value, label in INPUT_KINDS.items():
             self.input_kind.addItem(label, value)
         self.input_kind.setToolTip("How images are turned into cells; applies to images not classified yet.")

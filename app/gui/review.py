@@ -30,8 +30,9 @@ from PySide6.QtWidgets import (
     QGraphicsRectItem,
     QGraphicsScene,
     QGraphicsView,
-    QHBoxLayout,
+    QGridLayout,
     QLabel,
+    QSizePolicy,
     QSplitter,
     QToolButton,
     QVBoxLayout,
@@ -211,14 +212,13 @@ class ReviewPanel(QWidget):
             splitter.addWidget(column)
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 3)
-        buttons = QHBoxLayout()
-        for action in decision_actions:
+        buttons = QGridLayout()  # two rows of two when the pane is narrow (1280 px screens)
+        for number, action in enumerate(decision_actions):
             button = QToolButton()
             button.setDefaultAction(action)
             button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-            button.setMinimumWidth(110)
-            buttons.addWidget(button)
-        buttons.addStretch(1)
+            button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            buttons.addWidget(button, number // 2, number % 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter, 1)
