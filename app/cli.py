@@ -10,6 +10,7 @@ error or when no input could be read, 3 when the case's review rules refuse (`ap
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import os
 import sys
@@ -343,6 +344,17 @@ class _ProgressBar:
 
 
 def _open_gui(paths: Sequence[str]) -> int:
+    missing = [path for path in paths if not Path(path).expanduser().exists()]
+    if missing:
+        close = difflib.get_close_matches(missing[0], COMMANDS, n=1)
+        hint = f"; did you mean 'blastscan {close[0]}'?" if close else f" (commands: {', '.join(COMMANDS)})"
+        return _fail(f"no such command, file or folder: {missing[0]!r}{hint}", EXIT_USAGE)
+    if _no_display():
+        return _fail(
+            "no display to open the desktop app on (DISPLAY and WAYLAND_DISPLAY are not set); "
+            "use 'blastscan classify PATH... --csv OUT.csv' (see 'blastscan --help')",
+            EXIT_USAGE,
+        )
     try:
         from app.gui.main import run
     except ModuleNotFoundError as error:
@@ -354,6 +366,13 @@ def _open_gui(paths: Sequence[str]) -> int:
             EXIT_USAGE,
         )
     return int(run([Path(path) for path in paths]) or 0)
+
+
+def _no_display() -> bool:
+    """True on a Linux machine without a display server, where Qt would abort (exit 134)."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return False
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def _probability(text: str) -> float:

@@ -121,13 +121,34 @@ def test_help_and_version(capsys):
     assert capsys.readouterr().out.strip() == f"blastscan {__version__}"
 
 
-def test_no_command_opens_the_gui_with_the_paths(monkeypatch):
+def test_no_command_opens_the_gui_with_the_paths(monkeypatch, tmp_path):
     opened = []
     fake = types.ModuleType("app.gui.main")
     fake.run = lambda paths: opened.append(paths) or 0
     monkeypatch.setitem(sys.modules, "app.gui.main", fake)
-    assert main([]) == 0 and main(["a.bmp", "folder"]) == 0
-    assert [[str(path) for path in paths] for paths in opened] == [[], ["a.bmp", "folder"]]
+    (tmp_path / "a.bmp").write_bytes(b"")
+    (tmp_path / "folder").mkdir()
+    paths = [str(tmp_path / "a.bmp"), str(tmp_path / "folder")]
+    assert main([]) == 0 and main(paths) == 0
+    assert [[str(path) for path in paths] for paths in opened] == [[], paths]
+
+
+def test_a_mistyped_command_is_one_line_not_a_window(monkeypatch, capsys):
+    fake = types.ModuleType("app.gui.main")
+    fake.run = lambda paths: pytest.fail("the desktop app must not open")
+    monkeypatch.setitem(sys.modules, "app.gui.main", fake)
+    assert main(["sign-of", "CASE"]) == 2
+    assert capsys.readouterr().err == (
+        "blastscan: no such command, file or folder: 'sign-of'; did you mean 'blastscan sign-off'?\n"
+    )
+
+
+def test_without_a_display_the_app_says_so_instead_of_aborting(monkeypatch, capsys):
+    for variable in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert main([]) == 2
+    assert "no display to open the desktop app on" in capsys.readouterr().err
 
 
 def test_without_the_gui_a_clear_message_and_exit_2(monkeypatch, capsys):
