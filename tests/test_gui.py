@@ -4,6 +4,7 @@ import io
 import shutil
 import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 from conftest import DEMO_CASE
@@ -783,3 +784,35 @@ def test_the_main_window_fits_a_1280x720_screen(qtbot, make_window, smear):
         (button,) = [b for b in window.review.findChildren(QToolButton) if b.defaultAction() is action]
         assert button.isVisible() and button.width() >= button.minimumSizeHint().width()
     assert window.summary.isVisible() and window.summary.height() >= window.summary.minimumSizeHint().height()
+
+
+def test_a_drop_is_taken_as_a_copy_esc_cancels_the_batch_and_open_starts_in_the_last_folder(
+    qtbot, make_window, smear, monkeypatch
+):
+    window = make_window()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(DEMO_CASE))])
+    any_action = Qt.DropAction.MoveAction | Qt.DropAction.CopyAction | Qt.DropAction.LinkAction
+    move = QDropEvent(QPointF(20, 20), any_action, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier)
+    assert move.proposedAction() == Qt.DropAction.MoveAction  # as a file manager proposes with Shift held
+
+    def drop_and_press_esc() -> None:
+        window.dropEvent(move)
+        window.activateWindow()
+        qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
+        qtbot.keyClick(window.gallery, Qt.Key.Key_Escape)
+
+    summary = classify(qtbot, window, drop_and_press_esc)
+    assert move.isAccepted() and move.dropAction() == Qt.DropAction.CopyAction  # a move would delete the source
+    assert summary.cancelled and summary.classified < len(list(DEMO_CASE.glob("*.bmp")))
+
+    started_in = []
+
+    def choose(parent, caption, folder):
+        started_in.append(folder)
+        return str(smear)
+
+    monkeypatch.setattr("app.gui.main_window.QFileDialog.getExistingDirectory", choose)
+    classify(qtbot, window, window.choose_folder)
+    window.choose_folder()
+    assert started_in[0] == str(Path.home()) and started_in[1] == str(smear.parent)

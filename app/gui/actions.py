@@ -47,6 +47,7 @@ class WindowActions:
     redo: QAction
     decisions: dict[str, QAction]
     sign_off: QAction
+    cancel_batch: QAction
     amend: QAction
     acknowledge: QAction
     reviewer: QAction
@@ -106,6 +107,7 @@ def build_actions(window, undo_stack: QUndoStack) -> WindowActions:
             for key, (label, letter) in DECISION_KEYS.items()
         },
         sign_off=action("Sign &Off Case…", window.sign_off, "Ctrl+Shift+S"),
+        cancel_batch=action("&Cancel Classification", lambda: window.batch_status.cancel(), "Esc"),
         amend=action("&Amend Sign-off…", window.amend),
         acknowledge=action("Ac&knowledge Unreadable Files", window.acknowledge_errors),
         reviewer=action("Change &Reviewer…", window.identity.choose),
@@ -119,7 +121,7 @@ def build_actions(window, undo_stack: QUndoStack) -> WindowActions:
 def build_menus(window: QMainWindow, actions: WindowActions) -> None:
     menus = window.menuBar()
     file = menus.addMenu("&File")
-    file.addActions([actions.open_folder, actions.export])
+    file.addActions([actions.open_folder, actions.export, actions.cancel_batch])
     file.addSeparator()
     file.addActions([actions.settings, actions.quit])
     edit = menus.addMenu("&Edit")

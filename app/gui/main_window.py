@@ -45,7 +45,7 @@ from app.gui.review import DecisionCommand, ReviewPanel
 from app.gui.settings import Settings, SettingsDialog, apply_theme
 from app.gui.sign_off import ReviewGate, ReviewState, SignOffFlow
 from app.gui.tasks import show_message
-from app.gui.widgets import column, local_paths
+from app.gui.widgets import accept_as_copy, column, local_paths
 from app.services.cases import case_for_sources
 from app.services.classification import ClassificationJob
 
@@ -134,7 +134,8 @@ class MainWindow(QMainWindow):
             self.open_case(case_id)
 
     def choose_folder(self) -> None:
-        if folder := QFileDialog.getExistingDirectory(self, "Open a folder of smear images"):
+        if folder := QFileDialog.getExistingDirectory(self, "Open a folder of smear images", self.settings.last_folder):
+            self.settings.last_folder = str(Path(folder).parent)
             self.open_paths([folder])
 
     # The batch
@@ -329,11 +330,11 @@ class MainWindow(QMainWindow):
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if local_paths(event.mimeData()):
-            event.acceptProposedAction()
+            accept_as_copy(event)
 
     def dropEvent(self, event: QDropEvent) -> None:
         if paths := local_paths(event.mimeData()):
-            event.acceptProposedAction()
+            accept_as_copy(event)
             self.open_paths(paths)
 
     def closeEvent(self, event: QCloseEvent) -> None:

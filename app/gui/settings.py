@@ -6,6 +6,8 @@ means "as the model card says", so a new model brings its own defaults.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
@@ -99,6 +101,15 @@ class Settings:
     @last_case_id.setter
     def last_case_id(self, value: int | None) -> None:
         self._set_or_remove("last_case_id", value)
+
+    @property
+    def last_folder(self) -> str:
+        """Where Open Folder starts: the folder opened last, else the home folder."""
+        return str(self.qsettings.value("last_folder", "") or Path.home())
+
+    @last_folder.setter
+    def last_folder(self, value: str) -> None:
+        self.qsettings.setValue("last_folder", value)
 
     def _set_or_remove(self, key: str, value: object) -> None:
         if value is None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QMimeData
+from PySide6.QtCore import QMimeData, Qt
+from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 
@@ -18,6 +19,12 @@ def column(*parts) -> QWidget:
         else:
             layout.addLayout(part, stretch)
     return column
+
+
+def accept_as_copy(event: QDropEvent) -> None:
+    """Take a drop as a copy: a file manager deletes the source of a drop taken as a move."""
+    event.setDropAction(Qt.DropAction.CopyAction)
+    event.accept()
 
 
 def local_paths(mime: QMimeData) -> list[str]:
