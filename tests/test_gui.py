@@ -816,3 +816,12 @@ def test_a_drop_is_taken_as_a_copy_esc_cancels_the_batch_and_open_starts_in_the_
     classify(qtbot, window, window.choose_folder)
     window.choose_folder()
     assert started_in[0] == str(Path.home()) and started_in[1] == str(smear.parent)
+
+
+def test_the_lab_dialog_opens_within_the_screen(qtbot, make_window, store):
+    window = make_window()
+    dialog = LabDialog(store, window.site, "Ana", busy=False, parent=window)
+    qtbot.addWidget(dialog)
+    screen = dialog.screen().availableGeometry()
+    assert dialog.width() <= screen.width() and dialog.height() <= screen.height()
+    assert dialog.minimumSizeHint().width() <= 1280 and dialog.minimumSizeHint().height() <= 720

@@ -103,7 +103,8 @@ class LabDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
-        self.resize(1320, 660)
+        screen = self.screen().availableGeometry()  # within the screen: 1280x720 is common on lab PCs
+        self.resize(min(1320, screen.width() - 40), min(660, screen.height() - 40))
         self.refresh()
         self.target.setValue(self._setup.model.card.decision.target_recall)
 
