@@ -1,5 +1,6 @@
 """The desktop app, headless (pytest-qt, offscreen): real model, real SQLite, real keys."""
 
+import html
 import io
 import shutil
 import sys
@@ -653,6 +654,9 @@ def test_help_names_versions_training_data_and_every_shortcut(make_window):
     window = make_window()
     text = about_html(window.card)
     assert "BlastScan" in text and "PySide6" in text and "C-NMC 2019" in text and "CC BY 3.0" in text
+    for lab in window.card.training_data.labs:  # every data set of the card, with its licence, from the card
+        assert html.escape(lab.source) in text
+    assert "CC BY 4.0" in text and text.index("Jiangxi") > text.index("never trained on")
     table = ShortcutsDialog(
         window.menuBar().actions()[0].menu().actions() + list(window.window_actions.decisions.values()), window
     ).findChild(QTableWidget)

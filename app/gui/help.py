@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import platform
 from collections.abc import Sequence
 from importlib import metadata
@@ -32,10 +33,15 @@ def about_html(card: ModelCard | None) -> str:
     if card is None:
         model = "<b>The classifier model is missing</b>: cases can be reviewed but not classified."
     else:
+        learned = "".join(f"<li>{html.escape(lab.source)}</li>" for lab in card.training_data.labs if lab.trained_on)
+        checked = "".join(
+            f"<li>{html.escape(lab.source)}</li>" for lab in card.training_data.labs if not lab.trained_on
+        )
         model = (
             f"Model {card.version} ({card.model.architecture}).<br>"
-            f"Trained on: {card.training_data.source}.<br>"
-            "C-NMC 2019: Gupta A., Gupta R. (2019), ALL Challenge dataset of ISBI 2019, "
+            f"Trained on: {html.escape(card.training_data.source)}:<ul>{learned}</ul>"
+            + (f"Evaluated on, never trained on:<ul>{checked}</ul>" if checked else "")
+            + "C-NMC 2019: Gupta A., Gupta R. (2019), ALL Challenge dataset of ISBI 2019, "
             "The Cancer Imaging Archive (TCIA), licence CC BY 3.0."
         )
     return (
