@@ -157,6 +157,10 @@ def test_drop_classify_review_with_keys_undo_and_reopen(qtbot, make_window, stor
     assert (summary.classified, summary.errors, summary.cells, summary.cancelled) == (6, 1, 6, False)
     case = store.find_case("smear_42")
     assert window.case == store.get_case(case.id) and store.list_sources(case.id) == [str(smear)]
+    queue = store.summary(case.id).to_review
+    assert window.window_actions.current_filter() == "unreviewed" and window.model.rowCount() == queue < 6
+    assert window.gallery.currentIndex().row() == 0  # a finished case opens on the top of its review queue
+    window.window_actions.filters["all"].trigger()
     assert window.model.rowCount() == 6 and window.errors.table.rowCount() == 1
     assert window.errors.table.item(0, 0).text() == "broken.png" and window.errors.table.item(0, 1).text()
     assert window.errors.table.item(0, 2).text() == "not yet"
@@ -193,6 +197,7 @@ def test_drop_classify_review_with_keys_undo_and_reopen(qtbot, make_window, stor
         resumed = classify(qtbot, again, again.open_last_case)
         assert (resumed.skipped, resumed.classified) == (6, 0)  # nothing classified twice
         assert again.case.id == case.id and again.header.sample_id.text() == "S-0042"
+        again.window_actions.filters["all"].trigger()
         decisions = {again.model.record(row).id: again.model.record(row).decision for row in range(6)}
         assert [decisions[cell] for cell in cells] == ["blast", "normal", None]
         assert again.summary.review_progress.value() == 2
@@ -334,6 +339,7 @@ def test_artefacts_leave_the_count_and_every_decision_has_a_badge(qtbot, make_wi
     window = make_window()
     classify(qtbot, window, lambda: window.open_paths([smear]))
     case_id = window.case.id
+    window.window_actions.filters["all"].trigger()
     window.gallery.setFocus()
     first = window.model.record(0)
     qtbot.keyClick(window.gallery, Qt.Key.Key_A)
@@ -401,6 +407,7 @@ def test_cancel_then_resume_after_restart_does_no_work_twice(qtbot, make_window,
         assert len(images) == total and len({image.path for image in images}) == total
         assert {image.path: image.id for image in images if image.path in kept} == kept  # not redone
         assert kept_cells <= {cell.id for cell in restarted.list_cells(case_id)}
+        again.window_actions.filters["all"].trigger()
         assert again.model.rowCount() == total
         again.close()
 

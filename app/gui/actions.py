@@ -59,6 +59,10 @@ class WindowActions:
     def current_filter(self) -> str:
         return next(key for key, action in self.filters.items() if action.isChecked())
 
+    def show_review_queue_first(self, summary: CaseSummary) -> None:
+        """Open a case on its review queue ("To review"), or on all cells when nothing waits there."""
+        self.filters["unreviewed" if summary.undecided - summary.unsure > 0 else "all"].trigger()
+
     def show_counts(self, summary: CaseSummary | None, queues: dict[str, int] | None = None) -> None:
         """Each filter's name with the number of cells (or files) it lists: the summary's counts,
         and `queues` for the review queues (To review, Unsure, Reviewed) as the store lists them."""

@@ -119,10 +119,9 @@ class MainWindow(QMainWindow):
         self.case = self.store.get_case(case_id)
         self.settings.last_case_id = case_id
         self.undo_stack.clear()
-        self.model.load(case_id)
         self.cases.select(case_id)
+        self.window_actions.show_review_queue_first(self.store.summary(case_id))  # loads and selects the top
         self._show_case_state()
-        self._select_row(0)
         self.gallery.setFocus()
         if not self.case.signed_off and not (self.batch.busy and self.batch.case_id == case_id):
             self._start_batch(self.case, threshold)
@@ -170,6 +169,8 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(run_text(summary), 15000)
         if self.case is not None and self.case.id == case_id:
             self.case = self.store.get_case(case_id)
+            if summary is not None and not summary.cancelled:  # a finished case: the top of its queue
+                self.window_actions.show_review_queue_first(self.store.summary(case_id))
             self._catch_up()
         self.batch_finished.emit(summary)
 
