@@ -561,6 +561,7 @@ def test_the_reviewer_is_chosen_at_the_first_decision_and_never_carried_to_the_n
     classify(qtbot, again, lambda: again.open_paths([smear]))
     asked = []
     monkeypatch.setattr(QInputDialog, "getItem", lambda *args: asked.append(args[3]) or ("", False))
+    again.window_actions.filters["all"].trigger()
     again.gallery.setFocus()
     again.gallery.setCurrentIndex(again.model.index(2))
     qtbot.keyClick(again.gallery, Qt.Key.Key_B)

@@ -148,7 +148,7 @@ def test_a_signed_case_is_amended_with_a_reason_and_keeps_every_sign_off(store, 
     again = store.sign_off(case_id, "dr y")
     first, second = store.sign_offs(case_id)
     assert (first.signed_off_by, first.reopened_by, first.reopen_reason) == ("dr who", "dr x", "cell 0 is a blast")
-    assert first.signed_off_at < first.reopened_at <= second.signed_off_at == again.signed_off_at
+    assert first.signed_off_at <= first.reopened_at <= second.signed_off_at == again.signed_off_at
     assert (second.signed_off_by, second.reopened_by, second.reopen_reason) == ("dr y", None, None)
 
 
